@@ -1,0 +1,10 @@
+export { ControlPlane, type StartOptions, toolsDir } from './controlplane.ts';
+export { CRD_DIR, installCrds, readCrds } from './crds.ts';
+export { kubeRequest, type RawResponse } from './http.ts';
+export {
+  adminConfig,
+  type ControlPlaneInfo,
+  serviceAccountConfig,
+  userConfig,
+} from './kubeconfig.ts';
+export { freePort, OwnedProcess, waitFor } from './process.ts';

@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+
+/**
+ * A server process owned by this Node process. It is started through
+ * `setpriv --pdeathsig KILL`, so the kernel kills it when its parent dies
+ * for any reason, a crashed or killed test runner included: no test run
+ * leaves an etcd or apiserver behind.
+ */
+export class OwnedProcess {
+  readonly name: string;
+  readonly logFile: string;
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<number | null>;
+  private exitCode: number | null | undefined;
+
+  constructor(name: string, command: string, args: string[], logFile: string) {
+    this.name = name;
+    this.logFile = logFile;
+    const log = createWriteStream(logFile, { flags: 'a' });
+    this.child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.pipe(log);
+    this.child.stderr?.pipe(log);
+    this.exited = new Promise((resolve) => {
+      this.child.once('error', (err) => {
+        log.write(`spawn failed: ${err.message}\n`);
+        this.exitCode = null;
+        resolve(null);
+      });
+      this.child.once('exit', (code, signal) => {
+        this.exitCode = code ?? (signal ? 128 : null);
+        resolve(this.exitCode);
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Has the process exited (crashed, or stopped)? */
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Sends a signal without waiting, to simulate a crash. */
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  async waitExit(): Promise<number | null> {
+    return this.exited;
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+/** Polls `probe` until it returns true, or throws after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  const cause = last instanceof Error ? `: ${last.message}` : '';
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
+}

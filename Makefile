@@ -1,0 +1,75 @@
+# Selective KSM: the entry point for building, testing and running.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+versions = $(shell . hack/versions.sh && echo "$$$(1)")
+export SKSM_CACHE := $(call versions,SKSM_CACHE)
+export SKSM_TOOLS := $(call versions,SKSM_TOOLS)
+NODE_DIR := $(SKSM_CACHE)/node-v$(call versions,NODE_VERSION)
+export PATH := $(NODE_DIR)/bin:$(SKSM_TOOLS):$(PATH)
+
+LOCAL := .local
+RESULTS := $(LOCAL)/test-results
+
+##@ Set-up
+
+.PHONY: deps
+deps: ## Install everything missing: Debian packages, Node, npm packages, test tools
+	@hack/deps.sh apt node npm tools
+
+.PHONY: tools
+tools: ## Build and cache kube-apiserver, kubectl, etcd and helm
+	@hack/deps.sh tools
+
+.PHONY: node-deps host-deps
+node-deps:
+	@hack/deps.sh node npm
+host-deps:
+	@hack/deps.sh apt
+
+##@ Development
+
+.PHONY: manifests
+manifests: node-deps ## Generate the CRD YAML in crds/manifests from the zod schemas
+	@node crds/src/manifests/cli.ts crds/manifests
+
+.PHONY: lint
+lint: host-deps node-deps ## Type-check, lint and check formatting; shellcheck the scripts
+	@echo "[lint] tsc"; npx tsc -p tsconfig.json
+	@echo "[lint] biome"; npx biome ci --colors=off .
+	@echo "[lint] shellcheck"; shellcheck -x hack/*.sh .ci/run
+	@echo "[lint] generated CRDs"; node crds/src/manifests/cli.ts --check crds/manifests
+
+.PHONY: format
+format: node-deps ## Format and fix what the linter can
+	@npx biome check --write .
+
+##@ Tests
+
+.PHONY: test
+test: deps lint ## Run every test suite (what CI runs)
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	@rc=0; npx vitest run --reporter=default --reporter=json \
+		--outputFile.json=$(RESULTS)/vitest.json || rc=$$?; \
+	node test/summary.ts $(RESULTS) && exit $$rc
+
+.PHONY: test-unit
+test-unit: node-deps ## Run the unit tests only (no apiserver)
+	@npx vitest run --project unit
+
+##@ A control plane to try things on
+
+.PHONY: cluster
+cluster: deps ## Start etcd + kube-apiserver in the background with the CRDs; writes .local/kubeconfig
+	@node test/controlplane/cli.ts up $(LOCAL)
+
+.PHONY: cluster-down
+cluster-down: node-deps ## Stop what `make cluster` started
+	@node test/controlplane/cli.ts down $(LOCAL)
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z-]+:.*##/ {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['crds/**/*.test.ts'],
+          include: ['crds/**/*.test.ts', 'kube/**/*.test.ts', 'operator/**/*.test.ts'],
         },
       },
       {
@@ -19,7 +19,10 @@ export default defineConfig({
       {
         test: {
           name: 'apiserver',
-          include: ['test/api/**/*.test.ts'],
+          include: ['test/api/**/*.test.ts', 'test/operator/**/*.test.ts'],
+          // One shared apiserver: files run one after another so that an
+          // operator started by one file never acts on another file's objects.
+          fileParallelism: false,
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,

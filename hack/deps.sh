@@ -90,7 +90,7 @@ deps_tools() {
 	ld+=" -X k8s.io/component-base/version.gitMajor=${KUBE_VERSION%%.*}"
 	ld+=" -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)"
 	if ! [ -x "$bin/kube-apiserver" ] || ! [ -x "$bin/kubectl" ] || ! [ -x "$bin/etcd" ]; then
-		say "tools: building kube-apiserver, kubectl v$KUBE_VERSION and etcd v$ETCD_VERSION (cold: ~20 min)"
+		say "tools: building kube-apiserver, kubectl v$KUBE_VERSION and etcd v$ETCD_VERSION (cold: about 5 min)"
 		(cd "$root/hack/tools" && go build -trimpath -ldflags "$ld" -o "$bin/" \
 			k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
 			go.etcd.io/etcd/server/v3)

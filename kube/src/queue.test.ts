@@ -41,6 +41,20 @@ describe('WorkQueue', () => {
     }
   });
 
+  it('keeps the earliest of several delayed adds', () => {
+    vi.useFakeTimers();
+    try {
+      const q = new WorkQueue();
+      q.addAfter('a', 10_000);
+      q.addAfter('a', 1_000);
+      q.addAfter('a', 5_000);
+      vi.advanceTimersByTime(1_000);
+      expect(q.depth).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('wakes a waiting worker on add and ends it on shutdown', async () => {
     const q = new WorkQueue();
     const first = q.get();

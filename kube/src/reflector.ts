@@ -125,20 +125,21 @@ export class Reflector<T> {
     let listVersion = '';
     do {
       const page = await this.rest
-        .get<{ metadata: { resourceVersion: string; continue?: string }; items: RawObject[] }>(
-          this.opts.path,
-          {
-            query: { ...this.selectors(), limit: this.opts.pageSize ?? 500, continue: token },
-            ...(this.opts.metadataOnly ? { accept: METADATA_ONLY.list } : {}),
-            signal: this.abort.signal,
-          },
-        )
+        .get<{
+          metadata: { resourceVersion: string; continue?: string };
+          items: RawObject[] | null;
+        }>(this.opts.path, {
+          query: { ...this.selectors(), limit: this.opts.pageSize ?? 500, continue: token },
+          ...(this.opts.metadataOnly ? { accept: METADATA_ONLY.list } : {}),
+          signal: this.abort.signal,
+        })
         .catch((err: unknown) => {
           // An expired continue token: start the list again.
           if (err instanceof KubeError && err.status === 410) throw new Gone();
           throw err;
         });
-      for (const raw of page.items) {
+      // An empty metadata-only list comes with `items: null`.
+      for (const raw of page.items ?? []) {
         seen.set(objectKey(raw.metadata), { raw, version: raw.metadata?.resourceVersion ?? '' });
       }
       token = page.metadata.continue || undefined;

@@ -137,6 +137,7 @@ export class Controller {
   private readonly announced = new Map<string, string>();
   private running: Promise<void>[] = [];
   private isSynced = false;
+  private stopped = false;
 
   constructor(opts: ControllerOptions) {
     this.rest = opts.rest;
@@ -190,17 +191,21 @@ export class Controller {
     return this.isSynced;
   }
 
-  async start(): Promise<void> {
+  /** Starts the watches; workers begin once every cache has listed. */
+  start(): void {
     const reflectors = [this.namespaces, this.pods, this.nodes, this.partitions];
     for (const r of reflectors) r.start();
-    await Promise.all(reflectors.map((r) => r.whenSynced()));
-    this.isSynced = true;
-    this.log.info('caches synced; reconciling', { partitions: this.partitions.store.size });
-    for (const name of this.partitions.store.keys()) this.queue.add(name);
-    for (let i = 0; i < this.workers; i++) this.running.push(this.work());
+    void Promise.all(reflectors.map((r) => r.whenSynced())).then(() => {
+      if (this.stopped) return;
+      this.isSynced = true;
+      this.log.info('caches synced; reconciling', { partitions: this.partitions.store.size });
+      for (const name of this.partitions.store.keys()) this.queue.add(name);
+      for (let i = 0; i < this.workers; i++) this.running.push(this.work());
+    });
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.queue.shutDown();
     await Promise.all(
       [this.partitions, this.pods, this.namespaces, this.nodes].map((r) => r.stop()),

@@ -45,7 +45,7 @@ function lead(leading: boolean): void {
         workers: config.workers,
         settings: { staleAfterMs: config.staleAfter, releaseTimeoutMs: config.releaseTimeout },
       });
-      await controller.start();
+      controller.start();
     } else if (!leading && controller) {
       const c = controller;
       controller = undefined;

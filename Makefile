@@ -36,6 +36,10 @@ host-deps:
 manifests: node-deps ## Generate the CRD YAML in crds/manifests from the zod schemas
 	@node crds/src/manifests/cli.ts crds/manifests
 
+.PHONY: build
+build: node-deps ## Compile to JavaScript in dist/ (the production layout)
+	@node hack/build.ts
+
 .PHONY: lint
 lint: host-deps node-deps ## Type-check, lint and check formatting; shellcheck the scripts
 	@echo "[lint] tsc"; npx tsc -p tsconfig.json
@@ -59,6 +63,12 @@ test: deps lint ## Run every test suite (what CI runs)
 .PHONY: test-unit
 test-unit: node-deps ## Run the unit tests only (no apiserver)
 	@npx vitest run --project unit
+
+##@ Benchmarks (print figures; not part of make test)
+
+.PHONY: bench-operator
+bench-operator: deps build ## The compiled operator at 5k, 10k and 20k pods against a real apiserver
+	@node test/bench/operator.ts $(SIZES)
 
 ##@ A control plane to try things on
 

@@ -18,10 +18,16 @@ const toJs = (value: unknown): unknown =>
       : value;
 
 await rm(dist, { recursive: true, force: true });
-execFileSync('npx', ['tsc', '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+execFileSync('npx', ['tsc', '-p', join(root, 'tsconfig.build.json')], {
+  cwd: root,
+  stdio: 'inherit',
+});
 await mkdir(join(dist, 'node_modules', '@selective-ksm'), { recursive: true });
 for (const name of packages) {
-  const pkg = JSON.parse(await readFile(join(root, name, 'package.json'), 'utf8')) as Record<string, unknown>;
+  const pkg = JSON.parse(await readFile(join(root, name, 'package.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   pkg['exports'] = toJs(pkg['exports']);
   if (pkg['bin']) pkg['bin'] = toJs(pkg['bin']);
   await writeFile(join(dist, name, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);

@@ -6,7 +6,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['crds/**/*.test.ts', 'kube/**/*.test.ts', 'operator/**/*.test.ts'],
+          include: [
+            'crds/**/*.test.ts',
+            'kube/**/*.test.ts',
+            'operator/**/*.test.ts',
+            'node-agent/**/*.test.ts',
+          ],
         },
       },
       {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const dist = join(root, 'dist');
-const packages = ['crds', 'kube', 'operator'];
+const packages = ['crds', 'kube', 'operator', 'node-agent'];
 
 const toJs = (value: unknown): unknown =>
   typeof value === 'string'

@@ -1,14 +1,8 @@
 import { GROUP, nodeNames, partitionNames } from '@selective-ksm/crds';
+import type { PolicyRule } from '@selective-ksm/kube';
 
 // The operator's permissions, least privilege, in one place: the Helm chart
 // is rendered from these and the tests run the operator under exactly them.
-
-export interface PolicyRule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-  resourceNames?: string[];
-}
 
 export const OPERATOR_NAME = 'selective-ksm-operator';
 

@@ -24,7 +24,11 @@ export default defineConfig({
       {
         test: {
           name: 'apiserver',
-          include: ['test/api/**/*.test.ts', 'test/operator/**/*.test.ts'],
+          include: [
+            'test/api/**/*.test.ts',
+            'test/operator/**/*.test.ts',
+            'test/agent/**/*.test.ts',
+          ],
           // One shared apiserver: files run one after another so that an
           // operator started by one file never acts on another file's objects.
           fileParallelism: false,

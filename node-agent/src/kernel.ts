@@ -4,7 +4,7 @@ import type { Range } from './maps.ts';
 
 // The kernel's Selective KSM interface (kernel-module/README.md), through
 // sysfs. Writes go through libuv's thread pool, so a long merge never blocks
-// the event loop.
+// the event loop. Each request ends in a newline, as `echo` writes it.
 
 export interface PartitionCounters {
   pagesShared: number;
@@ -79,7 +79,7 @@ export class KernelClient {
   /** Creates the partition unless it exists. */
   async ensurePartition(name: string): Promise<void> {
     try {
-      await writeFile(join(this.ksm, 'control/add_partition'), name);
+      await writeFile(join(this.ksm, 'control/add_partition'), `${name}\n`);
     } catch (err) {
       const e = kernelError(err, `add partition ${name}`);
       if (e.errno !== 'EEXIST') throw e;
@@ -89,7 +89,7 @@ export class KernelClient {
   /** Removes the partition, which unmerges its pages; a missing one is fine. */
   async removePartition(name: string): Promise<void> {
     try {
-      await writeFile(join(this.ksm, 'control/remove_partition'), name);
+      await writeFile(join(this.ksm, 'control/remove_partition'), `${name}\n`);
     } catch (err) {
       const e = kernelError(err, `remove partition ${name}`);
       if (e.errno !== 'ENOENT') throw e;
@@ -107,7 +107,7 @@ export class KernelClient {
   private async call(partition: string, op: 'merge' | 'unmerge', pid: number, range: Range) {
     const request = `${pid} ${hex(range.start)} ${hex(range.end)}`;
     try {
-      await writeFile(join(this.ksm, 'partition', partition, op), request);
+      await writeFile(join(this.ksm, 'partition', partition, op), `${request}\n`);
     } catch (err) {
       throw kernelError(err, `${op} ${request} in ${partition}`);
     }

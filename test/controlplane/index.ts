@@ -8,3 +8,4 @@ export {
   userConfig,
 } from './kubeconfig.ts';
 export { freePort, OwnedProcess, waitFor } from './process.ts';
+export { installServiceAccount, type ServiceAccountSpec } from './rbac.ts';

@@ -70,6 +70,10 @@ test-unit: node-deps ## Run the unit tests only (no apiserver)
 bench-operator: deps build ## The compiled operator at 5k, 10k and 20k pods against a real apiserver
 	@node test/bench/operator.ts $(SIZES)
 
+.PHONY: bench-agent
+bench-agent: node-deps build ## One agent pass over 500 pods / 2,000 processes of fixture /proc: CPU and RSS
+	@node test/bench/agent.ts
+
 ##@ A control plane to try things on
 
 .PHONY: cluster

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   GROUP,
@@ -15,10 +14,11 @@ import { TokenBucket } from './budget.ts';
 import { CgroupLocator } from './cgroup.ts';
 import { readIdentity, sameProcess } from './identity.ts';
 import { KernelClient, KernelError } from './kernel.ts';
-import { chunk, parseMaps, type Range, rangePages, selectRanges } from './maps.ts';
+import { type Range, rangePages } from './maps.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { podState, type RawPod } from './pods.ts';
 import { nodeStatus, substance } from './report.ts';
+import { processRanges, resolveContainers } from './resolve.ts';
 import { decide, type MergeTask, type PartitionInfo, type PodState } from './schedule.ts';
 
 // Watch → decide → act, on one node. Reflectors keep this node's pods, all
@@ -219,7 +219,7 @@ export class Agent {
     }
 
     const kernelPartitions = await this.kernel.partitions();
-    const located = await this.locate(pods);
+    const located = await resolveContainers(pods, this.cgroups, this.kernel, this.o.selfPodUid);
     const decision = decide({ ...knowledge, kernelPartitions, bindings: located.bindings });
 
     for (const r of decision.release) {
@@ -254,30 +254,6 @@ export class Agent {
     await this.report(decision.podsByPartition);
     this.o.metrics.passDuration.observe((Date.now() - started) / 1000);
     return decision.nextDue;
-  }
-
-  /** Each running container's cgroup, processes, and the partitions they are bound to. */
-  private async locate(pods: PodState[]) {
-    const cgroups = new Map<string, string>();
-    const pids = new Map<string, number[]>();
-    const bindings = new Map<string, Set<string>>();
-    for (const pod of pods) {
-      if (pod.hostPID || pod.uid === this.o.selfPodUid) continue;
-      for (const c of pod.containers) {
-        const cgroup = await this.cgroups.find(pod.uid, c.ref);
-        if (!cgroup) continue;
-        const list = await this.cgroups.processes(cgroup);
-        cgroups.set(c.key, cgroup);
-        pids.set(c.key, list);
-        const bound = new Set<string>();
-        for (const pid of list) {
-          const b = await this.kernel.binding(pid);
-          if (b) bound.add(b);
-        }
-        if (bound.size > 0) bindings.set(c.key, bound);
-      }
-    }
-    return { cgroups, pids, bindings };
   }
 
   private budgetFor(partition: string, rate: number): TokenBucket {
@@ -323,8 +299,7 @@ export class Agent {
     for (const pid of await this.cgroups.processes(cgroup)) {
       const before = await readIdentity(this.proc, pid);
       if (!before || !sameProcess(before, before, cgroup)) continue;
-      const maps = await readFile(join(this.proc, String(pid), 'maps'), 'utf8').catch(() => '');
-      const ranges = chunk(selectRanges(parseMaps(maps), spec.memory), this.o.chunkPages);
+      const ranges = await processRanges(this.proc, pid, spec.memory, this.o.chunkPages);
       for (const range of ranges) {
         if (this.abort.signal.aborted) return;
         const n = rangePages(range);

@@ -58,11 +58,6 @@ export function kubeletCgroupPath(opts: {
   return [parent, qosSlice, podSlice, scope].filter(Boolean).join('/');
 }
 
-/** Is `name` the directory kubelet makes for this pod (either driver)? */
-export function isPodDir(name: string, podUid: string): boolean {
-  return name === `pod${podUid}` || name.endsWith(`-pod${podUid.replace(/-/g, '_')}.slice`);
-}
-
 /** Is `name` the directory of this container (any runtime, either driver)? */
 export function isContainerDir(name: string, container: ContainerRef): boolean {
   const { id } = container;
@@ -118,13 +113,21 @@ async function subdirs(dir: string): Promise<string[]> {
   }
 }
 
+/** The pod UID a kubelet pod directory stands for, if it is one. */
+export function podUidOfDir(name: string): string | undefined {
+  const m = /^pod([0-9a-f-]{36})$/.exec(name) ?? /-pod([0-9a-f_]{36})\.slice$/.exec(name);
+  return m?.[1]?.replace(/_/g, '-');
+}
+
 /**
- * Finds container cgroups under a cgroup v2 mount. The kubepods roots are
- * looked up once (a breadth-first walk, three levels deep) and cached.
+ * Finds container cgroups under a cgroup v2 mount. {@link scan} indexes the
+ * pod directories of every kubepods root (found once by a breadth-first
+ * walk, three levels deep); a lookup then reads one pod directory only.
  */
 export class CgroupLocator {
   private readonly mount: string;
   private roots: string[] | undefined;
+  private pods: Map<string, string> | undefined;
 
   constructor(mount: string) {
     this.mount = mount;
@@ -157,21 +160,31 @@ export class CgroupLocator {
     return found;
   }
 
-  /** The container's cgroup relative to the mount, or undefined if not there (yet). */
-  async find(podUid: string, container: ContainerRef): Promise<string | undefined> {
+  /** Re-reads which pod directories exist; call once per pass. */
+  async scan(): Promise<void> {
+    const pods = new Map<string, string>();
     for (const root of await this.kubepodsRoots()) {
-      const candidates = [root];
+      const parents = [root];
       for (const name of await subdirs(join(this.mount, root))) {
-        if (QOS_DIR.test(name)) candidates.push(`${root}/${name}`);
+        if (QOS_DIR.test(name)) parents.push(`${root}/${name}`);
       }
-      for (const parent of candidates) {
-        for (const pod of await subdirs(join(this.mount, parent))) {
-          if (!isPodDir(pod, podUid)) continue;
-          for (const leaf of await subdirs(join(this.mount, parent, pod))) {
-            if (isContainerDir(leaf, container)) return `${parent}/${pod}/${leaf}`;
-          }
+      for (const parent of parents) {
+        for (const name of await subdirs(join(this.mount, parent))) {
+          const uid = podUidOfDir(name);
+          if (uid) pods.set(uid, `${parent}/${name}`);
         }
       }
+    }
+    this.pods = pods;
+  }
+
+  /** The container's cgroup relative to the mount, or undefined if not there (yet). */
+  async find(podUid: string, container: ContainerRef): Promise<string | undefined> {
+    if (!this.pods) await this.scan();
+    const pod = this.pods?.get(podUid);
+    if (!pod) return undefined;
+    for (const leaf of await subdirs(join(this.mount, pod))) {
+      if (isContainerDir(leaf, container)) return `${pod}/${leaf}`;
     }
     return undefined;
   }

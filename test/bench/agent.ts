@@ -149,9 +149,9 @@ try {
   say('');
   say('| pass | CPU (ms) | wall (ms) |');
   say('| ---: | ---: | ---: |');
-  r.samples.forEach((x, i) =>
-    say(`| ${i === 0 ? '1 (cold)' : i + 1} | ${x.cpuMs.toFixed(0)} | ${x.wallMs.toFixed(0)} |`),
-  );
+  for (const [i, x] of r.samples.entries()) {
+    say(`| ${i === 0 ? '1 (cold)' : i + 1} | ${x.cpuMs.toFixed(0)} | ${x.wallMs.toFixed(0)} |`);
+  }
   say('');
   say(
     `median warm pass: ${steady[Math.floor(steady.length / 2)]?.toFixed(0)} ms CPU; peak RSS of the agent process: ${r.maxRssMiB.toFixed(0)} MiB`,

@@ -30,6 +30,7 @@ const ids = {
 const pids = { web1app: 1101, web1side: 1102, web2app: 1201, tool: 1301, old: 2101 };
 
 let k: ReturnType<typeof api>;
+let agentKubeconfig: string;
 let root: string;
 let oldRoot: string;
 const agents: OwnedProcess[] = [];
@@ -129,13 +130,13 @@ beforeAll(async () => {
     podSelector: { matchLabels: { tier: 'web' } },
     containers: ['app'],
   });
-  const kubeconfig = await installServiceAccount(info, {
+  agentKubeconfig = await installServiceAccount(info, {
     namespace: 'selective-ksm',
     name: AGENT_NAME,
     clusterRules: agentClusterRules,
   });
-  metricsPorts.push(await startAgent('ag-node', root, kubeconfig));
-  metricsPorts.push(await startAgent('ag-old', oldRoot, kubeconfig));
+  metricsPorts.push(await startAgent('ag-node', root, agentKubeconfig));
+  metricsPorts.push(await startAgent('ag-old', oldRoot, agentKubeconfig));
 });
 
 afterAll(async () => {
@@ -247,5 +248,26 @@ describe('node agent on a fixture host', () => {
     expect(node.status?.partitions).toEqual([
       expect.objectContaining({ name: 'ag-tenant-a', pods: 1, pagesSharing: 0 }),
     ]);
+  });
+
+  it('after a restart, does not merge again what the kernel shows merged', async () => {
+    await writeFile(
+      join(root, 'proc', String(pids.web1app), 'ksm_stat'),
+      'ksm_rmap_items 10\nksm_partition ag-tenant-a\n',
+    );
+    const count = () =>
+      logs['merge']?.requests.filter((r) => r.startsWith(`${pids.web1app} `)).length ?? 0;
+    const before = count();
+    await agents[0]?.stop();
+    const port = await startAgent('ag-node', root, agentKubeconfig);
+    await expect
+      .poll(
+        async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status,
+        poll,
+      )
+      .toBe(200);
+    // Three more passes (one a second) for it to change its mind.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(count()).toBe(before);
   });
 });

@@ -28,6 +28,7 @@ export default defineConfig({
             'test/api/**/*.test.ts',
             'test/operator/**/*.test.ts',
             'test/agent/**/*.test.ts',
+            'test/chart/**/*.test.ts',
           ],
           // One shared apiserver: files run one after another so that an
           // operator started by one file never acts on another file's objects.

@@ -11,6 +11,7 @@ export default defineConfig({
             'kube/**/*.test.ts',
             'operator/**/*.test.ts',
             'node-agent/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
           ],
         },
       },

@@ -39,6 +39,14 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.e2e.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 1_200_000,
+        },
+      },
     ],
   },
 });

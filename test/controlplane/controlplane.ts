@@ -64,7 +64,8 @@ export class ControlPlane {
     const ca = await createCa(dir);
     const serving = await issueCertificate(dir, 'apiserver', {
       commonName: 'kube-apiserver',
-      serverNames: ['IP:127.0.0.1', 'DNS:localhost'],
+      // 10.0.2.100: where a test VM reaches it through qemu's guestfwd.
+      serverNames: ['IP:127.0.0.1', 'DNS:localhost', 'IP:10.0.2.100'],
     });
     const admin = await issueCertificate(dir, 'admin', {
       commonName: 'admin',

@@ -14,13 +14,27 @@ export class OwnedProcess {
   private readonly child: ChildProcess;
   private readonly exited: Promise<number | null>;
   private exitCode: number | null | undefined;
+  private readonly group: boolean;
 
-  constructor(name: string, command: string, args: string[], logFile: string) {
+  /**
+   * `group`: run it in a process group of its own and signal the whole group,
+   * for a script whose own children must stop with it (qemu under vm-run.sh).
+   */
+  constructor(
+    name: string,
+    command: string,
+    args: string[],
+    logFile: string,
+    opts: { env?: NodeJS.ProcessEnv; group?: boolean } = {},
+  ) {
     this.name = name;
     this.logFile = logFile;
+    this.group = opts.group ?? false;
     const log = createWriteStream(logFile, { flags: 'a' });
     this.child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+      detached: this.group,
     });
     this.child.stdout?.pipe(log);
     this.child.stderr?.pipe(log);
@@ -49,15 +63,27 @@ export class OwnedProcess {
   /** SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
   }
 
   /** Sends a signal without waiting, to simulate a crash. */
   kill(signal: NodeJS.Signals): void {
-    this.child.kill(signal);
+    this.signal(signal);
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    if (this.group && this.child.pid) {
+      try {
+        process.kill(-this.child.pid, signal);
+      } catch {
+        // The group is gone already.
+      }
+    } else {
+      this.child.kill(signal);
+    }
   }
 
   async waitExit(): Promise<number | null> {

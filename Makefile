@@ -56,8 +56,8 @@ format: node-deps ## Format and fix what the linter can
 .PHONY: test
 test: deps lint ## Run every test suite (what CI runs)
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@rc=0; npx vitest run --reporter=default --reporter=json \
-		--outputFile.json=$(RESULTS)/vitest.json || rc=$$?; \
+	@rc=0; npx vitest run --project unit --project harness --project apiserver \
+		--reporter=default --reporter=json --outputFile.json=$(RESULTS)/vitest.json || rc=$$?; \
 	node test/summary.ts $(RESULTS) && exit $$rc
 
 .PHONY: test-unit

@@ -33,8 +33,13 @@ host-deps:
 ##@ Development
 
 .PHONY: manifests
-manifests: node-deps ## Generate the CRD YAML in crds/manifests from the zod schemas
+manifests: node-deps ## Generate the CRD YAML in crds/manifests from the zod schemas, and the chart's copies
 	@node crds/src/manifests/cli.ts crds/manifests
+	@node hack/chart.ts
+
+.PHONY: chart
+chart: node-deps ## Regenerate the chart's CRDs, RBAC rules and dashboard (charts/selective-ksm/files)
+	@node hack/chart.ts
 
 .PHONY: build
 build: node-deps ## Compile to JavaScript in dist/ (the production layout)
@@ -44,8 +49,10 @@ build: node-deps ## Compile to JavaScript in dist/ (the production layout)
 lint: host-deps node-deps ## Type-check, lint and check formatting; shellcheck the scripts
 	@echo "[lint] tsc"; npx tsc -p tsconfig.json
 	@echo "[lint] biome"; npx biome ci --colors=off .
-	@echo "[lint] shellcheck"; shellcheck -x hack/*.sh .ci/run
+	@echo "[lint] shellcheck"; shellcheck -x hack/*.sh .ci/run test/e2e/kind/run.sh
 	@echo "[lint] generated CRDs"; node crds/src/manifests/cli.ts --check crds/manifests
+	@echo "[lint] generated chart files"; node hack/chart.ts --check
+	@echo "[lint] helm lint"; helm lint --strict --kube-version 1.37.2 charts/selective-ksm
 
 .PHONY: format
 format: node-deps ## Format and fix what the linter can
@@ -73,6 +80,16 @@ bench-operator: deps build ## The compiled operator at 5k, 10k and 20k pods agai
 .PHONY: bench-agent
 bench-agent: node-deps build ## One agent pass over 500 pods / 2,000 processes of fixture /proc: CPU and RSS
 	@node test/bench/agent.ts
+
+##@ With Docker (not part of make test)
+
+.PHONY: image
+image: ## Build the container image (IMAGE=selective-ksm:dev)
+	@docker build -t $(or $(IMAGE),selective-ksm:dev) .
+
+.PHONY: e2e-kind
+e2e-kind: ## Install the chart on a kind cluster and check it (KEEP=1 keeps the cluster)
+	@test/e2e/kind/run.sh
 
 ##@ A control plane to try things on
 

@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { AGENT_NAME, agentClusterRules } from '../../node-agent/src/rbac.ts';
 import {
   adminConfig,
@@ -15,6 +15,7 @@ import { api } from '../controlplane/objects.ts';
 import { sampleMaps, writeHost } from '../fixtures/host.ts';
 import { type OperatorProcess, startOperator } from '../operator/harness.ts';
 import { CHART, run } from './helm.ts';
+import { alertRules, dashboardQueries, JOBS, RATE_WINDOW } from './promql.ts';
 
 // Every PromQL expression of the dashboard and the alerts, checked by
 // promtool and evaluated by a real Prometheus that scrapes a real operator
@@ -23,33 +24,6 @@ import { CHART, run } from './helm.ts';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
-const RATE_WINDOW = '1m';
-
-interface Rule {
-  alert?: string;
-  record?: string;
-  expr: string;
-}
-
-/** The dashboard's queries, with Grafana's interval variable made concrete. */
-async function dashboardQueries(): Promise<{ panel: string; expr: string }[]> {
-  const dashboard = JSON.parse(await readFile(join(CHART, 'files', 'dashboard.json'), 'utf8')) as {
-    panels: { title: string; targets?: { expr: string }[] }[];
-  };
-  return dashboard.panels.flatMap((p) =>
-    (p.targets ?? []).map((t) => ({
-      panel: p.title,
-      expr: t.expr.replaceAll('$__rate_interval', RATE_WINDOW),
-    })),
-  );
-}
-
-async function alertRules(): Promise<Rule[]> {
-  const file = parse(await readFile(join(CHART, 'files', 'alerts.yaml'), 'utf8')) as {
-    groups: { rules: Rule[] }[];
-  };
-  return file.groups.flatMap((g) => g.rules);
-}
 
 /** Panels that are empty while nothing goes wrong: they must still evaluate. */
 const quietPanels = new Set(['Watch restarts']);
@@ -198,11 +172,11 @@ beforeAll(async () => {
       // The job names the chart's ServiceMonitors give (jobLabel selectiveksm.io/job).
       scrape_configs: [
         {
-          job_name: 'selective-ksm-operator',
+          job_name: JOBS.operator,
           static_configs: [{ targets: [new URL(operator.metricsUrl).host] }],
         },
         {
-          job_name: 'selective-ksm-agent',
+          job_name: JOBS.agent,
           static_configs: [{ targets: [...agentPorts, downPort].map((p) => `127.0.0.1:${p}`) }],
         },
       ],
@@ -280,12 +254,7 @@ describe('dashboard and alert expressions', () => {
       (up.result as { metric: { job: string }; value: [number, string] }[])
         .map((s) => `${s.metric.job} ${s.value[1]}`)
         .sort(),
-    ).toEqual([
-      'selective-ksm-agent 0',
-      'selective-ksm-agent 1',
-      'selective-ksm-agent 1',
-      'selective-ksm-operator 1',
-    ]);
+    ).toEqual([`${JOBS.agent} 0`, `${JOBS.agent} 1`, `${JOBS.agent} 1`, `${JOBS.operator} 1`]);
   });
 
   it('every dashboard query evaluates, with data unless it is for trouble that is absent', async () => {

@@ -3,22 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AGENT_NAME, agentClusterRules } from '../../node-agent/src/rbac.ts';
-import {
-  adminConfig,
-  freePort,
-  installServiceAccount,
-  OwnedProcess,
-} from '../controlplane/index.ts';
+import { adminConfig, installServiceAccount, type OwnedProcess } from '../controlplane/index.ts';
 import { api } from '../controlplane/objects.ts';
 import { RequestLog } from '../fixtures/fake-kernel.ts';
 import { type FixturePod, sampleMaps, writeHost } from '../fixtures/host.ts';
+import { startAgent } from './harness.ts';
 
 // The real agent process against the real apiserver, on a fixture host: a
 // folder laid out as a node's /proc and /sys, whose Selective KSM files
 // record what the agent asks of the kernel.
 
 const poll = { timeout: 30_000, interval: 250 };
-const main = join(import.meta.dirname, '..', '..', 'node-agent', 'src', 'main.ts');
 const hexId = (c: string) => c.repeat(64);
 const ids = {
   web1app: hexId('1'),
@@ -37,24 +32,10 @@ const agents: OwnedProcess[] = [];
 const logs: Record<string, RequestLog> = {};
 const metricsPorts: number[] = [];
 
-async function startAgent(node: string, hostRoot: string, kubeconfig: string): Promise<number> {
-  const port = await freePort();
-  agents.push(
-    new OwnedProcess(
-      `agent ${node}`,
-      process.execPath,
-      [
-        main,
-        `--node-name=${node}`,
-        `--host-root=${hostRoot}`,
-        `--kubeconfig=${kubeconfig}`,
-        `--metrics-address=127.0.0.1:${port}`,
-        '--resync-seconds=1',
-      ],
-      join(hostRoot, '..', `agent-${node}.log`),
-    ),
-  );
-  return port;
+async function launch(node: string, hostRoot: string, kubeconfig: string): Promise<number> {
+  const a = await startAgent({ node, hostRoot, kubeconfig, logDir: join(hostRoot, '..') });
+  agents.push(a.process);
+  return Number(new URL(a.metricsUrl).port);
 }
 
 beforeAll(async () => {
@@ -135,8 +116,8 @@ beforeAll(async () => {
     name: AGENT_NAME,
     clusterRules: agentClusterRules,
   });
-  metricsPorts.push(await startAgent('ag-node', root, agentKubeconfig));
-  metricsPorts.push(await startAgent('ag-old', oldRoot, agentKubeconfig));
+  metricsPorts.push(await launch('ag-node', root, agentKubeconfig));
+  metricsPorts.push(await launch('ag-old', oldRoot, agentKubeconfig));
 });
 
 afterAll(async () => {
@@ -259,7 +240,7 @@ describe('node agent on a fixture host', () => {
       logs['merge']?.requests.filter((r) => r.startsWith(`${pids.web1app} `)).length ?? 0;
     const before = count();
     await agents[0]?.stop();
-    const port = await startAgent('ag-node', root, agentKubeconfig);
+    const port = await launch('ag-node', root, agentKubeconfig);
     await expect
       .poll(
         async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status,

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { AGENT_NAME, agentClusterRules } from '../../node-agent/src/rbac.ts';
+import { type AgentProcess, startAgent } from '../agent/harness.ts';
 import {
   adminConfig,
   freePort,
   installServiceAccount,
-  OwnedProcess,
+  type Prometheus,
+  startPrometheus,
   waitFor,
 } from '../controlplane/index.ts';
 import { api } from '../controlplane/objects.ts';
@@ -22,7 +24,6 @@ import { alertRules, dashboardQueries, JOBS, RATE_WINDOW } from './promql.ts';
 // and real agents: one on a node with Selective KSM, one on a node without,
 // and one target that is down.
 
-const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
 
 /** Panels that are empty while nothing goes wrong: they must still evaluate. */
@@ -32,44 +33,18 @@ const quietAlerts = new Set(['SelectiveKsmOperatorDown', 'SelectiveKsmOperatorNo
 
 let dir: string;
 let rulesFile: string;
-let prometheus: OwnedProcess | undefined;
-let promUrl: string;
+let prometheus: Prometheus | undefined;
 let operator: OperatorProcess | undefined;
-const agents: OwnedProcess[] = [];
+const agents: AgentProcess[] = [];
 let k: ReturnType<typeof api>;
 
+/** A query that reports a PromQL error instead of throwing it. */
 async function query(expr: string): Promise<{ status: string; error?: string; result: unknown[] }> {
-  const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
-  const body = (await res.json()) as {
-    status: string;
-    error?: string;
-    data?: { result: unknown[] };
-  };
-  return {
-    status: body.status,
-    ...(body.error ? { error: body.error } : {}),
-    result: body.data?.result ?? [],
-  };
-}
-
-async function startAgent(node: string, hostRoot: string, kubeconfig: string): Promise<number> {
-  const port = await freePort();
-  agents.push(
-    new OwnedProcess(
-      `agent ${node}`,
-      process.execPath,
-      [
-        join(import.meta.dirname, '..', '..', 'node-agent', 'src', 'main.ts'),
-        `--node-name=${node}`,
-        `--host-root=${hostRoot}`,
-        `--kubeconfig=${kubeconfig}`,
-        `--metrics-address=127.0.0.1:${port}`,
-        '--resync-seconds=1',
-      ],
-      join(dir, `agent-${node}.log`),
-    ),
-  );
-  return port;
+  try {
+    return { status: 'success', result: (await prometheus?.query(expr)) ?? [] };
+  } catch (err) {
+    return { status: 'error', error: (err as Error).message, result: [] };
+  }
 }
 
 beforeAll(async () => {
@@ -155,57 +130,27 @@ beforeAll(async () => {
     name: AGENT_NAME,
     clusterRules: agentClusterRules,
   });
-  const agentPorts = [
-    await startAgent('pm-node', host, kubeconfig),
-    await startAgent('pm-old', oldHost, kubeconfig),
-  ];
+  for (const [node, hostRoot] of [
+    ['pm-node', host],
+    ['pm-old', oldHost],
+  ] as const) {
+    agents.push(await startAgent({ node, hostRoot, kubeconfig, logDir: dir }));
+  }
   const downPort = await freePort();
-
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  const config = join(dir, 'prometheus.yaml');
-  await writeFile(
-    config,
-    stringify({
-      global: { scrape_interval: '1s', evaluation_interval: '1s' },
-      rule_files: [join(CHART, 'files', 'alerts.yaml'), rulesFile],
-      // The job names the chart's ServiceMonitors give (jobLabel selectiveksm.io/job).
-      scrape_configs: [
-        {
-          job_name: JOBS.operator,
-          static_configs: [{ targets: [new URL(operator.metricsUrl).host] }],
-        },
-        {
-          job_name: JOBS.agent,
-          static_configs: [{ targets: [...agentPorts, downPort].map((p) => `127.0.0.1:${p}`) }],
-        },
-      ],
-    }),
-  );
-  prometheus = new OwnedProcess(
-    'prometheus',
-    PROMETHEUS,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    join(dir, 'prometheus.log'),
-  );
-  await waitFor(
-    'Prometheus to be ready',
-    async () => {
-      if (!prometheus?.running) throw new Error(`prometheus exited; see ${prometheus?.logFile}`);
-      return (await fetch(`${promUrl}/-/ready`)).ok;
+  // The job names the chart's ServiceMonitors give (jobLabel selectiveksm.io/job).
+  prometheus = await startPrometheus(
+    join(dir, 'prometheus'),
+    {
+      [JOBS.operator]: [new URL(operator.metricsUrl).host],
+      [JOBS.agent]: [...agents.map((a) => new URL(a.metricsUrl).host), `127.0.0.1:${downPort}`],
     },
-    20_000,
+    { ruleFiles: [join(CHART, 'files', 'alerts.yaml'), rulesFile], intervalSeconds: 1 },
   );
 }, 60_000);
 
 afterAll(async () => {
-  await prometheus?.stop();
-  await Promise.all(agents.map((a) => a.stop()));
+  await prometheus?.process.stop();
+  await Promise.all(agents.map((a) => a.process.stop()));
   // With the agents gone, deleting their KsmNodes lets the operator, still
   // running, release the partitions: none is left waiting on its finalizer
   // for the test files after this one.
@@ -302,7 +247,7 @@ describe('dashboard and alert expressions', () => {
       throw new Error(`${err.message}\n  ${wrong.join('\n  ')}`);
     });
     // Prometheus itself evaluates them without errors.
-    const res = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
+    const res = (await (await fetch(`${prometheus?.url}/api/v1/rules`)).json()) as {
       data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
     };
     const unhealthy = res.data.groups

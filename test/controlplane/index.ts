@@ -8,4 +8,5 @@ export {
   userConfig,
 } from './kubeconfig.ts';
 export { freePort, OwnedProcess, waitFor } from './process.ts';
+export { type Prometheus, startPrometheus } from './prometheus.ts';
 export { installServiceAccount, type ServiceAccountSpec } from './rbac.ts';

@@ -14,12 +14,14 @@ import {
   installServiceAccount,
   kubeRequest,
   type OwnedProcess,
+  type Prometheus,
+  startPrometheus,
 } from '../controlplane/index.ts';
 import { api } from '../controlplane/objects.ts';
 import { type OperatorProcess, startOperator } from '../operator/harness.ts';
 import type { GuestPlan } from './guest.ts';
 import { pageStats } from './pagemap.ts';
-import { type Prometheus, startPrometheus } from './prometheus.ts';
+
 import {
   expectedSharing,
   type ImageStats,

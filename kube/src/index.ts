@@ -1,5 +1,13 @@
 export { backoffDelay, sleep } from './backoff.ts';
 export { EventRecorder, type EventSpec, type InvolvedObject } from './events.ts';
+export {
+  configOrExit,
+  type FlagSpec,
+  type Flags,
+  type Parsed,
+  parseFlags,
+  usageText,
+} from './flags.ts';
 export { loadKubeConfig } from './kubeconfig.ts';
 export { LeaderElector, type LeaseOptions } from './lease.ts';
 export { createLogger, type Fields, type Level, type Logger } from './log.ts';

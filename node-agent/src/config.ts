@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { type Flags, type Parsed, parseFlags } from '@selective-ksm/kube';
 import { z } from 'zod';
 
 // Flags win over environment variables, which win over defaults.
@@ -16,7 +16,7 @@ export const AgentConfig = z.object({
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
-const flags = {
+export const flags: Flags = {
   'node-name': { env: 'NODE_NAME', help: 'the node this agent runs on (required)' },
   kubeconfig: { env: 'KUBECONFIG', help: 'kubeconfig file; in a pod, the service account is used' },
   'host-root': { env: 'HOST_ROOT', help: "the host's / as seen by the agent (/proc/1/root)" },
@@ -32,43 +32,11 @@ const flags = {
   'chunk-pages': { env: 'CHUNK_PAGES', help: 'pages per kernel call (512)' },
   'resync-seconds': { env: 'RESYNC_SECONDS', help: 'longest time between two passes (30)' },
   'log-level': { env: 'LOG_LEVEL', help: 'debug, info, warn or error (info)' },
-} as const;
-
-export const usage = `usage: selective-ksm-agent [flags]\n\n${Object.entries(flags)
-  .map(([flag, f]) => `  --${flag.padEnd(22)} ${f.help} [$${f.env}]`)
-  .join('\n')}\n`;
-
-const camel = (flag: string) => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+};
 
 export function parseConfig(
   argv: string[],
   env: Record<string, string | undefined>,
-): { config: AgentConfig } | { help: true } | { errors: string[] } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(Object.keys(flags).map((f) => [f, { type: 'string' as const }])),
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    return { errors: [(err as Error).message] };
-  }
-  if (values['help']) return { help: true };
-  const raw: Record<string, unknown> = {};
-  for (const [flag, f] of Object.entries(flags)) {
-    const value = values[flag] ?? env[f.env];
-    if (value !== undefined && value !== '') raw[camel(flag)] = value;
-  }
-  const result = AgentConfig.safeParse(raw);
-  if (!result.success) {
-    return {
-      errors: result.error.issues.map((i) => `--${kebab(String(i.path[0] ?? ''))}: ${i.message}`),
-    };
-  }
-  return { config: result.data };
+): Parsed<AgentConfig> {
+  return parseFlags(AgentConfig, flags, argv, env);
 }

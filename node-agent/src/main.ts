@@ -1,24 +1,19 @@
 #!/usr/bin/env node
 // The node agent's entry point.
 import type { Server } from 'node:http';
-import { argv, env, exit, stderr, stdout } from 'node:process';
-import { createLogger, loadKubeConfig, Rest, serveEndpoints } from '@selective-ksm/kube';
+import { argv, env, exit } from 'node:process';
+import {
+  configOrExit,
+  createLogger,
+  loadKubeConfig,
+  Rest,
+  serveEndpoints,
+} from '@selective-ksm/kube';
 import { Agent } from './agent.ts';
-import { parseConfig, usage } from './config.ts';
+import { flags, parseConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 
-const parsed = parseConfig(argv.slice(2), env);
-if ('help' in parsed) {
-  stdout.write(usage);
-  exit(0);
-}
-if ('errors' in parsed) {
-  stderr.write(
-    `selective-ksm-agent: invalid configuration:\n  ${parsed.errors.join('\n  ')}\n\n${usage}`,
-  );
-  exit(2);
-}
-const { config } = parsed;
+const config = configOrExit('selective-ksm-agent', flags, parseConfig(argv.slice(2), env));
 const log = createLogger(config.logLevel, { component: 'agent', node: config.nodeName });
 const rest = new Rest(loadKubeConfig(config.kubeconfig), 'selective-ksm-agent');
 const metrics = createMetrics(config.nodeName);

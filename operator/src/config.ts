@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { DURATION, parseDuration } from '@selective-ksm/crds';
+import { type Flags, type Parsed, parseFlags } from '@selective-ksm/kube';
 import { z } from 'zod';
 
 // Flags win over environment variables, which win over defaults; the
@@ -36,7 +36,7 @@ export const OperatorConfig = z
   });
 export type OperatorConfig = z.infer<typeof OperatorConfig>;
 
-const flags = {
+export const flags: Flags = {
   kubeconfig: { env: 'KUBECONFIG', help: 'kubeconfig file; in a pod, the service account is used' },
   'metrics-address': {
     env: 'METRICS_ADDRESS',
@@ -61,49 +61,12 @@ const flags = {
   },
   workers: { env: 'WORKERS', help: 'partitions reconciled at once (4)' },
   'log-level': { env: 'LOG_LEVEL', help: 'debug, info, warn or error (info)' },
-} as const;
-
-export const usage = `usage: selective-ksm-operator [flags]\n\n${Object.entries(flags)
-  .map(([flag, f]) => `  --${flag.padEnd(26)} ${f.help} [$${f.env}]`)
-  .join('\n')}\n`;
-
-function camel(flag: string): string {
-  return flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-}
+};
 
 /** The configuration, or the list of problems with it. */
 export function parseConfig(
   argv: string[],
   env: Record<string, string | undefined>,
-): { config: OperatorConfig } | { help: true } | { errors: string[] } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(Object.keys(flags).map((f) => [f, { type: 'string' as const }])),
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    return { errors: [(err as Error).message] };
-  }
-  if (values['help']) return { help: true };
-  const raw: Record<string, unknown> = {};
-  for (const [flag, f] of Object.entries(flags)) {
-    const value = values[flag] ?? env[f.env];
-    if (value !== undefined && value !== '') raw[camel(flag)] = value;
-  }
-  raw['identity'] ??= hostname();
-  const result = OperatorConfig.safeParse(raw);
-  if (!result.success) {
-    return {
-      errors: result.error.issues.map(
-        (i) =>
-          `--${String(i.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`,
-      ),
-    };
-  }
-  return { config: result.data };
+): Parsed<OperatorConfig> {
+  return parseFlags(OperatorConfig, flags, argv, env, { identity: hostname() });
 }

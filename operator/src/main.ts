@@ -2,30 +2,20 @@
 // The operator's entry point: configuration, leader election, and the
 // controller while this replica leads.
 import type { Server } from 'node:http';
-import { argv, env, exit, stderr, stdout } from 'node:process';
+import { argv, env, exit } from 'node:process';
 import {
+  configOrExit,
   createLogger,
   LeaderElector,
   loadKubeConfig,
   Rest,
   serveEndpoints,
 } from '@selective-ksm/kube';
-import { parseConfig, usage } from './config.ts';
+import { flags, parseConfig } from './config.ts';
 import { Controller } from './controller.ts';
 import { createMetrics } from './metrics.ts';
 
-const parsed = parseConfig(argv.slice(2), env);
-if ('help' in parsed) {
-  stdout.write(usage);
-  exit(0);
-}
-if ('errors' in parsed) {
-  stderr.write(
-    `selective-ksm-operator: invalid configuration:\n  ${parsed.errors.join('\n  ')}\n\n${usage}`,
-  );
-  exit(2);
-}
-const { config } = parsed;
+const config = configOrExit('selective-ksm-operator', flags, parseConfig(argv.slice(2), env));
 const log = createLogger(config.logLevel, { component: 'operator', identity: config.identity });
 const rest = new Rest(loadKubeConfig(config.kubeconfig), 'selective-ksm-operator');
 const metrics = createMetrics();

@@ -49,7 +49,7 @@ build: node-deps ## Compile to JavaScript in dist/ (the production layout)
 lint: host-deps node-deps ## Type-check, lint and check formatting; shellcheck the scripts
 	@echo "[lint] tsc"; npx tsc -p tsconfig.json
 	@echo "[lint] biome"; npx biome ci --colors=off .
-	@echo "[lint] shellcheck"; shellcheck -x hack/*.sh .ci/run test/e2e/kind/run.sh
+	@echo "[lint] shellcheck"; shellcheck -x hack/*.sh .ci/run test/e2e/kind/run.sh kernel-module/scripts/*.sh
 	@echo "[lint] generated CRDs"; node crds/src/manifests/cli.ts --check crds/manifests
 	@echo "[lint] generated chart files"; node hack/chart.ts --check
 	@echo "[lint] helm lint"; helm lint --strict --kube-version 1.37.2 charts/selective-ksm
@@ -65,11 +65,28 @@ test: deps lint ## Run every test suite (what CI runs)
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@rc=0; npx vitest run --project unit --project harness --project apiserver \
 		--reporter=default --reporter=json --outputFile.json=$(RESULTS)/vitest.json || rc=$$?; \
+	kernel-module/scripts/kernel-test.sh | tee $(RESULTS)/kernel.tap || rc=$$?; \
 	node test/summary.ts $(RESULTS) && exit $$rc
 
 .PHONY: test-unit
 test-unit: node-deps ## Run the unit tests only (no apiserver)
 	@npx vitest run --project unit
+
+##@ Kernel (CONFIG_SELECTIVE_KSM, in a qemu VM)
+
+.PHONY: kernel
+kernel: host-deps ## Build (or reuse) the patched test kernel; prints the bzImage path
+	@kernel-module/scripts/kernel-build.sh
+
+.PHONY: vm-run
+vm-run: host-deps ## Run CMD='...' as root in a VM on the patched kernel
+	@test -n "$(CMD)" || { echo "usage: make vm-run CMD='command'" >&2; exit 2; }
+	@kernel-module/scripts/vm-run.sh "$(CMD)"
+
+.PHONY: kernel-test
+kernel-test: host-deps ## Our selftests and upstream's KSM tests in the VM (TAP)
+	@mkdir -p $(RESULTS)
+	@kernel-module/scripts/kernel-test.sh | tee $(RESULTS)/kernel.tap
 
 ##@ Benchmarks (print figures; not part of make test)
 

@@ -16,6 +16,6 @@ APT_PACKAGES=(
 	ca-certificates openssl make gcc git python3
 	qemu-system-x86 busybox-static cpio
 	linux-source-6.12 bc bison flex libelf-dev libssl-dev xz-utils rsync kmod
-	libnuma-dev
+	libnuma-dev python3-ply python3-git
 	prometheus shellcheck
 )

@@ -17,15 +17,34 @@ interface Counts {
   skipped: number;
 }
 
-/** Counts "ok"/"not ok" lines of a TAP stream; "# SKIP" counts as skipped. */
+/**
+ * Counts of a TAP stream. kselftest programs end each run with a line
+ * "# Totals: pass:N fail:N ... skip:N"; where a stream has sections (a line
+ * "# Selective KSM: ..." or "# upstream: ..." starts each), the last Totals
+ * line of each section counts: a program that re-executes itself prints a
+ * partial run of its own first. Without Totals lines, "ok"/"not ok" lines count.
+ */
 function tapCounts(text: string): Counts {
-  const counts = { passed: 0, failed: 0, skipped: 0 };
+  const sections = new Map<number, Counts>();
+  const byLines = { passed: 0, failed: 0, skipped: 0 };
+  let section = 0;
   for (const line of text.split('\n')) {
-    if (/^not ok\b/.test(line)) counts.failed++;
-    else if (/^ok\b.*#\s*SKIP/i.test(line)) counts.skipped++;
-    else if (/^ok\b/.test(line)) counts.passed++;
+    if (/^# (Selective KSM|upstream): /.test(line)) section++;
+    const t = /^# Totals: pass:(\d+) fail:(\d+).* skip:(\d+)/.exec(line);
+    if (t)
+      sections.set(section, { passed: Number(t[1]), failed: Number(t[2]), skipped: Number(t[3]) });
+    if (/^not ok\b/.test(line)) byLines.failed++;
+    else if (/^ok\b.*#\s*SKIP/i.test(line)) byLines.skipped++;
+    else if (/^ok\b/.test(line)) byLines.passed++;
   }
-  return counts;
+  if (sections.size === 0) return byLines;
+  const total = { passed: 0, failed: 0, skipped: 0 };
+  for (const c of sections.values()) {
+    total.passed += c.passed;
+    total.failed += c.failed;
+    total.skipped += c.skipped;
+  }
+  return total;
 }
 
 async function main(dir: string): Promise<number> {

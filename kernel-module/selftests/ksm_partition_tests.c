@@ -1,0 +1,1711 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Selective KSM (CONFIG_SELECTIVE_KSM) selftests.
+ *
+ * Every test checks frames through /proc/PID/pagemap (same PFN = one shared
+ * frame, so run as root) and the partition's own counters, never timing.
+ * The target processes are children that map an area, fill it on request
+ * and answer requests over a pipe.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/ksm.h>
+
+#include "kselftest.h"
+
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#endif
+
+#define PAGE		4096UL
+#define THP_SIZE	(2UL << 20)
+#define CONTROL		KSM_SYSFS_DIR "/control"
+#define PARTITIONS	KSM_SYSFS_DIR "/partition"
+
+/* ------------------------------------------------------------------ */
+/* Page contents                                                        */
+
+static void fill_page(void *p, uint64_t v)
+{
+	uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < PAGE / sizeof(*w); i++)
+		w[i] = v * 1000003ULL + i + 1;
+}
+
+static bool page_holds(const void *p, uint64_t v)
+{
+	const uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < PAGE / sizeof(*w); i++)
+		if (w[i] != v * 1000003ULL + i + 1)
+			return false;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Target processes                                                     */
+
+enum op {
+	OP_FILL,	/* a: value of page 0; b: 1 = all pages hold a */
+	OP_WRITE,	/* page a gets value b */
+	OP_CHECK,	/* page a holds value b? */
+	OP_MADVISE,	/* madvise(whole area, a) */
+	OP_PRCTL_MERGE,	/* prctl(PR_SET_MEMORY_MERGE, a) */
+	OP_MUNMAP,	/* munmap page a */
+	OP_MREMAP,	/* move b pages from page a, growing them by one */
+	OP_EXEC,	/* exec this program, idle */
+	OP_TOUCH_EVEN,	/* fill only the even pages with value a */
+	OP_QUIT,
+};
+
+struct msg {
+	int op;
+	int err;
+	long a, b;
+};
+
+struct target {
+	pid_t pid;
+	int req, rsp;
+	char *mem;
+	size_t len;
+	char *moved;	/* where OP_MREMAP moved pages to */
+};
+
+static void serve(int req, int rsp, char *mem, size_t len)
+{
+	struct msg m;
+
+	while (read(req, &m, sizeof(m)) == sizeof(m)) {
+		size_t i;
+
+		m.err = 0;
+		switch (m.op) {
+		case OP_FILL:
+			for (i = 0; i < len / PAGE; i++)
+				fill_page(mem + i * PAGE, m.b ? (uint64_t)m.a : m.a + i);
+			break;
+		case OP_WRITE:
+			fill_page(mem + m.a * PAGE, m.b);
+			break;
+		case OP_CHECK:
+			m.err = page_holds(mem + m.a * PAGE, m.b) ? 0 : EIO;
+			break;
+		case OP_MADVISE:
+			if (madvise(mem, len, m.a))
+				m.err = errno;
+			break;
+		case OP_PRCTL_MERGE:
+			if (prctl(PR_SET_MEMORY_MERGE, m.a, 0, 0, 0))
+				m.err = errno;
+			break;
+		case OP_TOUCH_EVEN:
+			for (i = 0; i < len / PAGE; i += 2)
+				fill_page(mem + i * PAGE, m.a);
+			break;
+		case OP_MUNMAP:
+			if (munmap(mem + m.a * PAGE, PAGE))
+				m.err = errno;
+			break;
+		case OP_MREMAP: {
+			/* Growing a middle part of a vma moves it */
+			void *to = mremap(mem + m.a * PAGE, m.b * PAGE,
+					  (m.b + 1) * PAGE, MREMAP_MAYMOVE);
+
+			if (to == MAP_FAILED)
+				m.err = errno;
+			else
+				m.a = (long)to;
+			break;
+		}
+		case OP_EXEC:
+			if (write(rsp, &m, sizeof(m)) != sizeof(m))
+				_exit(1);
+			execl("/proc/self/exe", "ksm_partition_tests", "--idle", NULL);
+			_exit(1);
+		case OP_QUIT:
+			_exit(0);
+		}
+		if (write(rsp, &m, sizeof(m)) != sizeof(m))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/* Map an area (THP-backed if @thp) and start a process that owns it */
+static bool target_start(struct target *t, size_t npages, bool thp)
+{
+	int req[2], rsp[2];
+	char *mem;
+
+	t->len = npages * PAGE;
+	if (thp) {
+		mem = mmap(NULL, t->len + THP_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED)
+			return false;
+		mem = (char *)(((uintptr_t)mem + THP_SIZE - 1) & ~(THP_SIZE - 1));
+		if (madvise(mem, t->len, MADV_HUGEPAGE))
+			return false;
+	} else {
+		mem = mmap(NULL, t->len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED)
+			return false;
+	}
+	if (pipe(req) || pipe(rsp))
+		return false;
+	t->pid = fork();
+	if (t->pid < 0)
+		return false;
+	if (!t->pid) {
+		close(req[1]);
+		close(rsp[0]);
+		serve(req[0], rsp[1], mem, t->len);
+	}
+	close(req[0]);
+	close(rsp[1]);
+	t->req = req[1];
+	t->rsp = rsp[0];
+	t->mem = mem;
+	return true;
+}
+
+/* Send a request; returns the errno the target reported (0 = success) */
+static int target_do(struct target *t, int op, long a, long b)
+{
+	struct msg m = { .op = op, .a = a, .b = b };
+
+	if (write(t->req, &m, sizeof(m)) != sizeof(m))
+		return EPIPE;
+	if (read(t->rsp, &m, sizeof(m)) != sizeof(m))
+		return EPIPE;
+	if (op == OP_MREMAP && !m.err)
+		t->moved = (char *)m.a;
+	return m.err;
+}
+
+static void target_stop(struct target *t)
+{
+	if (t->pid <= 0)
+		return;
+	kill(t->pid, SIGKILL);
+	waitpid(t->pid, NULL, 0);
+	close(t->req);
+	close(t->rsp);
+	t->pid = 0;
+}
+
+static unsigned long addr_of(struct target *t, size_t page)
+{
+	return (unsigned long)t->mem + page * PAGE;
+}
+
+/* PFN of a page of a target, 0 if not present */
+static uint64_t pfn_of(pid_t pid, unsigned long addr)
+{
+	char path[64];
+	uint64_t e = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (addr / PAGE) * sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fd);
+	if (!(e & (1ULL << 63)))
+		return 0;
+	return e & ((1ULL << 55) - 1);
+}
+
+static uint64_t pfn_at(struct target *t, size_t page)
+{
+	return pfn_of(t->pid, addr_of(t, page));
+}
+
+/* ------------------------------------------------------------------ */
+/* sysfs                                                                */
+
+/* Write a string to a file: 0 or -errno */
+static int sysfs_write(const char *path, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	ssize_t n;
+	int fd, err = 0;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, buf, strlen(buf));
+	if (n < 0)
+		err = -errno;
+	else if ((size_t)n != strlen(buf))
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+static long sysfs_read_long(const char *path)
+{
+	char buf[64] = "";
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+static int part_add(const char *name)
+{
+	return sysfs_write(CONTROL "/add_partition", "%s\n", name);
+}
+
+static int part_remove(const char *name)
+{
+	return sysfs_write(CONTROL "/remove_partition", "%s", name);
+}
+
+static int part_file_write(const char *name, const char *file, const char *fmt, ...)
+{
+	char path[256], buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), PARTITIONS "/%s/%s", name, file);
+	return sysfs_write(path, "%s", buf);
+}
+
+static int part_merge(const char *name, pid_t pid, unsigned long start,
+		      unsigned long end)
+{
+	return part_file_write(name, "merge", "%d 0x%lx 0x%lx\n", pid, start, end);
+}
+
+static int part_unmerge(const char *name, pid_t pid, unsigned long start,
+			unsigned long end)
+{
+	return part_file_write(name, "unmerge", "%d %lx %lx", pid, start, end);
+}
+
+static int merge_all(const char *name, struct target *t)
+{
+	return part_merge(name, t->pid, addr_of(t, 0), addr_of(t, 0) + t->len);
+}
+
+static int unmerge_all(const char *name, struct target *t)
+{
+	return part_unmerge(name, t->pid, addr_of(t, 0), addr_of(t, 0) + t->len);
+}
+
+static long counter(const char *name, const char *file)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), PARTITIONS "/%s/%s", name, file);
+	return sysfs_read_long(path);
+}
+
+static bool part_exists(const char *name)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), PARTITIONS "/%s", name);
+	return stat(path, &st) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Assertions                                                           */
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		ksft_print_msg("%s:%d: %s: ", __func__, __LINE__, #cond); \
+		printf(__VA_ARGS__);					\
+		printf("\n");						\
+		goto out;						\
+	}								\
+} while (0)
+
+#define CHECK_ERR(expr, want) do {					\
+	int __e = (expr);						\
+	CHECK(__e == (want), "%s returned %d (%s), expected %d (%s)",	\
+	      #expr, __e, strerror(-__e), (want), strerror(-(want)));	\
+} while (0)
+
+/* Exact counters of a partition */
+static bool counters_are(const char *name, long shared, long sharing,
+			 long unshared, long procs)
+{
+	long s = counter(name, "pages_shared");
+	long g = counter(name, "pages_sharing");
+	long u = counter(name, "pages_unshared");
+	long p = counter(name, "merged_processes");
+
+	if (s == shared && g == sharing && u == unshared && p == procs)
+		return true;
+	ksft_print_msg("%s: shared %ld sharing %ld unshared %ld procs %ld, expected %ld %ld %ld %ld\n",
+		       name, s, g, u, p, shared, sharing, unshared, procs);
+	return false;
+}
+
+#define CHECK_COUNTERS(name, s, g, u, p) \
+	CHECK(counters_are(name, s, g, u, p), "counters of %s", name)
+
+/* Pages [from, to) of a and b share frames (or not) */
+static bool frames_shared(struct target *a, struct target *b, size_t from,
+			  size_t to, bool shared)
+{
+	size_t i;
+
+	for (i = from; i < to; i++) {
+		uint64_t pa = pfn_at(a, i), pb = pfn_at(b, i);
+
+		if (!pa || !pb || (pa == pb) != shared) {
+			ksft_print_msg("page %zu: pfn %#llx vs %#llx, expected %s\n",
+				       i, (unsigned long long)pa,
+				       (unsigned long long)pb,
+				       shared ? "shared" : "distinct");
+			return false;
+		}
+	}
+	return true;
+}
+
+#define NPAGES 32
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                                */
+
+static bool test_add_remove(void)
+{
+	const char *p = "sk-addrm";
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(part_exists(p), "partition directory missing");
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	CHECK(counter(p, "pages_scanned") == 0, "pages_scanned");
+	CHECK_ERR(part_remove(p), 0);
+	CHECK(!part_exists(p), "partition directory still there");
+	CHECK_ERR(part_add(p), 0);	/* the name is free again */
+	ok = true;
+out:
+	part_remove(p);
+	return ok;
+}
+
+/* Identical pages of one process merge in one call */
+static bool test_merge_one_process(void)
+{
+	const char *p = "sk-one";
+	struct target a = { 0 };
+	bool ok = false;
+	size_t i;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 7, 1), "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	for (i = 1; i < NPAGES; i++)
+		CHECK(pfn_at(&a, i) && pfn_at(&a, i) == pfn_at(&a, 0),
+		      "page %zu not merged", i);
+	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
+	CHECK(counter(p, "pages_scanned") == NPAGES, "pages_scanned %ld",
+	      counter(p, "pages_scanned"));
+	for (i = 0; i < NPAGES; i++)
+		CHECK(!target_do(&a, OP_CHECK, i, 7), "content of page %zu", i);
+	ok = true;
+out:
+	target_stop(&a);
+	part_remove(p);
+	return ok;
+}
+
+/* Only present pages are looked at; holes in the range are skipped */
+static bool test_sparse_range(void)
+{
+	const char *p = "sk-sparse";
+	struct target a = { 0 };
+	bool ok = false;
+	size_t i;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_TOUCH_EVEN, 55, 0), "touch");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK(counter(p, "pages_scanned") == NPAGES / 2, "pages_scanned %ld",
+	      counter(p, "pages_scanned"));
+	CHECK_COUNTERS(p, 1, NPAGES / 2 - 1, 0, 1);
+	for (i = 1; i < NPAGES; i += 2)
+		CHECK(!pfn_at(&a, i), "page %zu populated", i);
+	for (i = 2; i < NPAGES; i += 2)
+		CHECK(pfn_at(&a, i) == pfn_at(&a, 0), "page %zu not merged", i);
+	ok = true;
+out:
+	target_stop(&a);
+	part_remove(p);
+	return ok;
+}
+
+/* Process A merged now, process B later: B's pages share A's frames */
+static bool test_merge_two_calls(void)
+{
+	const char *p = "sk-two";
+	struct target a = { 0 }, b = { 0 };
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
+	      "start");
+	CHECK(!target_do(&a, OP_FILL, 100, 0) && !target_do(&b, OP_FILL, 100, 0),
+	      "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_COUNTERS(p, 0, 0, NPAGES, 1);
+	CHECK(frames_shared(&a, &b, 0, NPAGES, false), "shared before merge");
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK(frames_shared(&a, &b, 0, NPAGES, true), "frames");
+	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
+	/* A merge again changes nothing */
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* Same content in two partitions: shared inside each, never across */
+static bool test_partitions_isolated(void)
+{
+	const char *p1 = "sk-iso1", *p2 = "sk-iso2";
+	struct target t[4] = { 0 };
+	bool ok = false;
+	int i;
+
+	CHECK_ERR(part_add(p1), 0);
+	CHECK_ERR(part_add(p2), 0);
+	for (i = 0; i < 4; i++) {
+		CHECK(target_start(&t[i], NPAGES, false), "start");
+		CHECK(!target_do(&t[i], OP_FILL, 300, 0), "fill");
+	}
+	CHECK_ERR(merge_all(p1, &t[0]), 0);
+	CHECK_ERR(merge_all(p2, &t[2]), 0);
+	CHECK_ERR(merge_all(p1, &t[1]), 0);
+	CHECK_ERR(merge_all(p2, &t[3]), 0);
+	CHECK(frames_shared(&t[0], &t[1], 0, NPAGES, true), "inside p1");
+	CHECK(frames_shared(&t[2], &t[3], 0, NPAGES, true), "inside p2");
+	CHECK(frames_shared(&t[0], &t[2], 0, NPAGES, false), "across");
+	CHECK(frames_shared(&t[1], &t[3], 0, NPAGES, false), "across");
+	CHECK_COUNTERS(p1, NPAGES, NPAGES, 0, 2);
+	CHECK_COUNTERS(p2, NPAGES, NPAGES, 0, 2);
+	ok = true;
+out:
+	for (i = 0; i < 4; i++)
+		target_stop(&t[i]);
+	part_remove(p1);
+	part_remove(p2);
+	return ok;
+}
+
+/* A write after merge copies: the writer sees its data, the other its own */
+static bool test_write_copies(void)
+{
+	const char *p = "sk-cow";
+	struct target a = { 0 }, b = { 0 };
+	bool ok = false;
+	size_t i;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
+	      "start");
+	CHECK(!target_do(&a, OP_FILL, 500, 0) && !target_do(&b, OP_FILL, 500, 0),
+	      "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK(frames_shared(&a, &b, 0, NPAGES, true), "merged");
+	CHECK(!target_do(&a, OP_WRITE, 3, 99999), "write");
+	CHECK(!target_do(&a, OP_CHECK, 3, 99999), "writer sees its data");
+	CHECK(!target_do(&b, OP_CHECK, 3, 503), "other keeps its data");
+	CHECK(frames_shared(&a, &b, 3, 4, false), "written page still shared");
+	CHECK(frames_shared(&a, &b, 0, 3, true), "pages before");
+	CHECK(frames_shared(&a, &b, 4, NPAGES, true), "pages after");
+	for (i = 0; i < NPAGES; i++)
+		if (i != 3)
+			CHECK(!target_do(&a, OP_CHECK, i, 500 + i), "page %zu", i);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* Unmerging a range unshares exactly that range */
+static bool test_range_unmerge(void)
+{
+	const char *p = "sk-unm";
+	struct target a = { 0 }, b = { 0 };
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
+	      "start");
+	CHECK(!target_do(&a, OP_FILL, 700, 0) && !target_do(&b, OP_FILL, 700, 0),
+	      "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_ERR(part_unmerge(p, a.pid, addr_of(&a, 8), addr_of(&a, 16)), 0);
+	CHECK(frames_shared(&a, &b, 0, 8, true), "below the range");
+	CHECK(frames_shared(&a, &b, 8, 16, false), "the range");
+	CHECK(frames_shared(&a, &b, 16, NPAGES, true), "above the range");
+	CHECK(!target_do(&a, OP_CHECK, 10, 710), "content kept");
+	/* B alone keeps the 8 KSM pages: shared, no longer sharing */
+	CHECK_COUNTERS(p, NPAGES, NPAGES - 8, 0, 2);
+	CHECK_ERR(unmerge_all(p, &a), 0);
+	CHECK_COUNTERS(p, NPAGES, 0, 0, 1);
+	CHECK_ERR(unmerge_all(p, &b), 0);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* A bound process cannot be merged into another partition until unmerged */
+static bool test_bound_other_partition(void)
+{
+	const char *p1 = "sk-bnd1", *p2 = "sk-bnd2";
+	struct target a = { 0 };
+	bool ok = false;
+
+	CHECK_ERR(part_add(p1), 0);
+	CHECK_ERR(part_add(p2), 0);
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 9, 1), "fill");
+	CHECK_ERR(part_merge(p1, a.pid, addr_of(&a, 0), addr_of(&a, 4)), 0);
+	/* Even a disjoint range: the binding is per process */
+	CHECK_ERR(part_merge(p2, a.pid, addr_of(&a, 8), addr_of(&a, 16)), -EBUSY);
+	CHECK_ERR(part_unmerge(p2, a.pid, addr_of(&a, 0), addr_of(&a, 4)), -EBUSY);
+	CHECK_COUNTERS(p2, 0, 0, 0, 0);
+	CHECK_ERR(part_unmerge(p1, a.pid, addr_of(&a, 0), addr_of(&a, 4)), 0);
+	CHECK_COUNTERS(p1, 0, 0, 0, 0);
+	CHECK_ERR(merge_all(p2, &a), 0);
+	CHECK_COUNTERS(p2, 1, NPAGES - 1, 0, 1);
+	ok = true;
+out:
+	target_stop(&a);
+	part_remove(p1);
+	part_remove(p2);
+	return ok;
+}
+
+/* A bound process cannot use MADV_MERGEABLE or PR_SET_MEMORY_MERGE */
+static bool test_bound_refuses_global(void)
+{
+	const char *p = "sk-bglob";
+	struct target a = { 0 };
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 11, 1), "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK(target_do(&a, OP_MADVISE, MADV_MERGEABLE, 0) == EBUSY,
+	      "MADV_MERGEABLE on a bound process");
+	CHECK(target_do(&a, OP_PRCTL_MERGE, 1, 0) == EBUSY,
+	      "PR_SET_MEMORY_MERGE on a bound process");
+	CHECK_ERR(unmerge_all(p, &a), 0);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	CHECK(!target_do(&a, OP_MADVISE, MADV_MERGEABLE, 0),
+	      "MADV_MERGEABLE after full unmerge");
+	CHECK(!target_do(&a, OP_MADVISE, MADV_UNMERGEABLE, 0), "unmergeable");
+	CHECK(!target_do(&a, OP_PRCTL_MERGE, 1, 0),
+	      "PR_SET_MEMORY_MERGE after full unmerge");
+	CHECK(!target_do(&a, OP_PRCTL_MERGE, 0, 0), "prctl off");
+	ok = true;
+out:
+	target_stop(&a);
+	part_remove(p);
+	return ok;
+}
+
+/* The partition named on the "ksm_partition" line of /proc/PID/ksm_stat */
+static bool ksm_stat_partition(pid_t pid, char *name, size_t size)
+{
+	char path[64], line[128];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "ksm_partition ", 14))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(name, size, "%s", line + 14);
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* /proc/PID/ksm_stat names the partition a process is bound to */
+static bool test_ksm_stat_names_partition(void)
+{
+	const char *p = "sk-stat";
+	struct target a = { 0 };
+	char name[128];
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 13, 1), "fill");
+	CHECK(ksm_stat_partition(a.pid, name, sizeof(name)), "no ksm_partition line");
+	CHECK(!strcmp(name, "-"), "unbound process shows '%s'", name);
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK(ksm_stat_partition(a.pid, name, sizeof(name)), "no ksm_partition line");
+	CHECK(!strcmp(name, p), "bound process shows '%s'", name);
+	CHECK_ERR(unmerge_all(p, &a), 0);
+	CHECK(ksm_stat_partition(a.pid, name, sizeof(name)), "no ksm_partition line");
+	CHECK(!strcmp(name, "-"), "unmerged process shows '%s'", name);
+	ok = true;
+out:
+	target_stop(&a);
+	part_remove(p);
+	return ok;
+}
+
+/* A process using MADV_MERGEABLE or PR_SET_MEMORY_MERGE cannot be bound */
+static bool test_global_refuses_partition(void)
+{
+	const char *p = "sk-gpart";
+	struct target a = { 0 }, b = { 0 };
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
+	      "start");
+	CHECK(!target_do(&a, OP_FILL, 13, 1) && !target_do(&b, OP_FILL, 13, 1),
+	      "fill");
+	CHECK(!target_do(&a, OP_MADVISE, MADV_MERGEABLE, 0), "madvise");
+	CHECK(!target_do(&b, OP_PRCTL_MERGE, 1, 0), "prctl");
+	CHECK_ERR(merge_all(p, &a), -EBUSY);
+	CHECK_ERR(merge_all(p, &b), -EBUSY);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	CHECK(!target_do(&a, OP_MADVISE, MADV_UNMERGEABLE, 0), "unmergeable");
+	CHECK(!target_do(&b, OP_PRCTL_MERGE, 0, 0), "prctl off");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_COUNTERS(p, 1, 2 * NPAGES - 1, 0, 2);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+static int ksm_global_write(const char *file, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KSM_SYSFS_DIR "/%s", file);
+	return sysfs_write(path, "%s", val);
+}
+
+/* Removing a partition unmerges its pages only */
+static bool test_remove_only_own(void)
+{
+	const char *p1 = "sk-rm1", *p2 = "sk-rm2";
+	struct target t[6] = { 0 };
+	bool ok = false;
+	int i, tries;
+
+	CHECK_ERR(part_add(p1), 0);
+	CHECK_ERR(part_add(p2), 0);
+	for (i = 0; i < 6; i++) {
+		CHECK(target_start(&t[i], NPAGES, false), "start");
+		CHECK(!target_do(&t[i], OP_FILL, 900, 0), "fill");
+	}
+	/* t[4] and t[5] use ksmd */
+	CHECK(!target_do(&t[4], OP_MADVISE, MADV_MERGEABLE, 0), "madvise");
+	CHECK(!target_do(&t[5], OP_MADVISE, MADV_MERGEABLE, 0), "madvise");
+	CHECK_ERR(ksm_global_write("sleep_millisecs", "10"), 0);
+	CHECK_ERR(ksm_global_write("pages_to_scan", "1000"), 0);
+	CHECK_ERR(ksm_global_write("run", "1"), 0);
+	/* Wait for ksmd's merge (a condition, not a duration) */
+	for (tries = 0; tries < 3000; tries++) {
+		size_t j;
+
+		for (j = 0; j < NPAGES; j++)
+			if (pfn_at(&t[4], j) != pfn_at(&t[5], j))
+				break;
+		if (j == NPAGES)
+			break;
+		usleep(20000);
+	}
+	CHECK(frames_shared(&t[4], &t[5], 0, NPAGES, true), "ksmd merged");
+	CHECK_ERR(ksm_global_write("run", "0"), 0);
+
+	CHECK_ERR(merge_all(p1, &t[0]), 0);
+	CHECK_ERR(merge_all(p1, &t[1]), 0);
+	CHECK_ERR(merge_all(p2, &t[2]), 0);
+	CHECK_ERR(merge_all(p2, &t[3]), 0);
+	CHECK(frames_shared(&t[0], &t[1], 0, NPAGES, true), "p1 merged");
+	CHECK_ERR(part_remove(p1), 0);
+	CHECK(!part_exists(p1), "p1 still there");
+	CHECK(frames_shared(&t[0], &t[1], 0, NPAGES, false), "p1 unmerged");
+	CHECK(frames_shared(&t[2], &t[3], 0, NPAGES, true), "p2 still merged");
+	CHECK_COUNTERS(p2, NPAGES, NPAGES, 0, 2);
+	CHECK(frames_shared(&t[4], &t[5], 0, NPAGES, true), "ksmd pages still merged");
+	for (i = 0; i < NPAGES; i++)
+		CHECK(!target_do(&t[0], OP_CHECK, i, 900 + i), "content");
+	/* p1's processes are free again */
+	CHECK(!target_do(&t[0], OP_MADVISE, MADV_MERGEABLE, 0), "madvise after removal");
+	ok = true;
+out:
+	ksm_global_write("run", "2");
+	for (i = 0; i < 6; i++)
+		target_stop(&t[i]);
+	ksm_global_write("run", "0");
+	part_remove(p1);
+	part_remove(p2);
+	return ok;
+}
+
+/* Process exit returns the partition's counters to zero */
+static bool test_exit_cleanup(void)
+{
+	const char *p = "sk-exit";
+	struct target a = { 0 }, b = { 0 }, c = { 0 };
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false) &&
+	      target_start(&c, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 1200, 0) && !target_do(&b, OP_FILL, 1200, 0) &&
+	      !target_do(&c, OP_FILL, 5000, 0), "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_ERR(merge_all(p, &c), 0);
+	CHECK_COUNTERS(p, NPAGES, NPAGES, NPAGES, 3);
+	target_stop(&a);
+	CHECK_COUNTERS(p, NPAGES, 0, NPAGES, 2);
+	target_stop(&c);
+	CHECK_COUNTERS(p, NPAGES, 0, 0, 1);
+	target_stop(&b);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	target_stop(&c);
+	part_remove(p);
+	return ok;
+}
+
+/* A child forked from a bound process joins the partition */
+static bool test_fork_inherits(void)
+{
+	const char *p = "sk-fork", *q = "sk-fork2";
+	struct target a = { 0 };
+	bool ok = false;
+	pid_t child = 0;
+	int status;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK_ERR(part_add(q), 0);
+	/* The test process itself is the parent here */
+	a.len = NPAGES * PAGE;
+	a.mem = mmap(NULL, a.len, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(a.mem != MAP_FAILED, "mmap");
+	a.pid = getpid();
+	for (size_t i = 0; i < NPAGES; i++)
+		fill_page(a.mem + i * PAGE, 77);
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
+	child = fork();
+	CHECK(child >= 0, "fork");
+	if (!child) {
+		pause();
+		_exit(0);
+	}
+	CHECK(counter(p, "merged_processes") == 2, "child not bound");
+	CHECK(pfn_of(child, addr_of(&a, 5)) == pfn_at(&a, 0), "child maps the KSM page");
+	/* The child is bound to p as well */
+	CHECK_ERR(part_merge(q, child, addr_of(&a, 0), addr_of(&a, NPAGES)), -EBUSY);
+	/* Merging the child counts its mappings */
+	CHECK_ERR(part_merge(p, child, addr_of(&a, 0), addr_of(&a, NPAGES)), 0);
+	CHECK_COUNTERS(p, 1, 2 * NPAGES - 1, 0, 2);
+	CHECK_ERR(unmerge_all(p, &a), 0);
+	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
+	/* Removal unmerges the child too */
+	CHECK_ERR(part_remove(p), 0);
+	CHECK(pfn_of(child, addr_of(&a, 5)) != pfn_of(child, addr_of(&a, 6)),
+	      "child still merged after removal");
+	ok = true;
+out:
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+	}
+	if (a.mem && a.mem != MAP_FAILED)
+		munmap(a.mem, a.len);
+	part_remove(p);
+	part_remove(q);
+	return ok;
+}
+
+/*
+ * Pages shared by fork with a process outside the partition never become
+ * KSM pages there: else that process would share a frame with the partition
+ */
+static bool test_fork_shared_isolated(void)
+{
+	const char *p1 = "sk-fsh1", *p2 = "sk-fsh2";
+	struct target self = { 0 }, d = { 0 };
+	bool ok = false;
+	pid_t child = 0;
+	size_t i;
+
+	CHECK_ERR(part_add(p1), 0);
+	CHECK_ERR(part_add(p2), 0);
+	self.len = NPAGES * PAGE;
+	self.mem = mmap(NULL, self.len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(self.mem != MAP_FAILED, "mmap");
+	self.pid = getpid();
+	for (i = 0; i < NPAGES; i++)
+		fill_page(self.mem + i * PAGE, 8000 + i);
+	child = fork();
+	CHECK(child >= 0, "fork");
+	if (!child) {
+		pause();
+		_exit(0);
+	}
+	CHECK(pfn_of(child, addr_of(&self, 0)) == pfn_at(&self, 0), "not shared by fork");
+	/* d, in p1, holds the same contents */
+	CHECK(target_start(&d, NPAGES, false), "start");
+	CHECK(!target_do(&d, OP_FILL, 8000, 0), "fill");
+	CHECK_ERR(merge_all(p1, &d), 0);
+	CHECK_ERR(merge_all(p1, &self), 0);
+	for (i = 0; i < NPAGES; i++)
+		CHECK(pfn_of(child, addr_of(&self, i)) != pfn_at(&d, i),
+		      "page %zu: the child, in no partition, shares p1's frame", i);
+	CHECK_COUNTERS(p1, 0, 0, NPAGES, 2);
+	CHECK_ERR(part_merge(p2, child, addr_of(&self, 0), addr_of(&self, NPAGES)), 0);
+	for (i = 0; i < NPAGES; i++)
+		CHECK(pfn_of(child, addr_of(&self, i)) != pfn_at(&d, i),
+		      "page %zu: p2's child shares p1's frame", i);
+	CHECK_COUNTERS(p2, 0, 0, NPAGES, 1);
+	CHECK_ERR(unmerge_all(p1, &self), 0);
+	ok = true;
+out:
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	target_stop(&d);
+	if (self.mem && self.mem != MAP_FAILED)
+		munmap(self.mem, self.len);
+	part_remove(p1);
+	part_remove(p2);
+	return ok;
+}
+
+static long thp_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* A THP-backed range with duplicates merges (the THP is split) */
+static bool test_thp_merge(void)
+{
+	const char *p = "sk-thp";
+	struct target a = { 0 }, b = { 0 };
+	size_t n = THP_SIZE / PAGE;
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, n, true) && target_start(&b, n, true), "start");
+	CHECK(!target_do(&a, OP_FILL, 4000, 0) && !target_do(&b, OP_FILL, 4000, 0),
+	      "fill");
+	CHECK(thp_kb(a.pid) >= 2048 && thp_kb(b.pid) >= 2048,
+	      "no THP: %ld kB, %ld kB", thp_kb(a.pid), thp_kb(b.pid));
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK(thp_kb(a.pid) >= 2048, "A's THP split although nothing matched");
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK(frames_shared(&a, &b, 0, n, true), "frames");
+	CHECK_COUNTERS(p, n, n, 0, 2);
+	CHECK(!target_do(&a, OP_CHECK, 17, 4017), "content");
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* A THP is split where one of its pages has a duplicate, and merges there */
+static bool test_thp_partial(void)
+{
+	const char *p = "sk-thp2";
+	struct target a = { 0 }, b = { 0 };
+	size_t n = THP_SIZE / PAGE, i;
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, n, true) && target_start(&b, 1, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 6000, 0), "fill");
+	/* b's only page equals page 5 of a's THP */
+	CHECK(!target_do(&b, OP_FILL, 6005, 0), "fill");
+	CHECK(thp_kb(a.pid) >= 2048, "no THP: %ld kB", thp_kb(a.pid));
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK(pfn_at(&a, 5) && pfn_at(&a, 5) == pfn_at(&b, 0), "page 5 not merged");
+	CHECK(thp_kb(a.pid) == 0, "THP not split: %ld kB", thp_kb(a.pid));
+	CHECK_COUNTERS(p, 1, 1, n - 1, 2);
+	for (i = 0; i < n; i++)
+		CHECK(!target_do(&a, OP_CHECK, i, 6000 + i), "content of page %zu", i);
+	CHECK(!target_do(&b, OP_CHECK, 0, 6005), "content");
+	/* Write to every page, then exit: frames and counters stay sane */
+	for (i = 0; i < n; i++)
+		CHECK(!target_do(&a, OP_WRITE, i, 7000 + i), "write");
+	target_stop(&a);
+	CHECK_COUNTERS(p, 1, 0, 0, 1);
+	target_stop(&b);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* munmap and mremap leave stale entries; unmerge makes counters exact */
+static bool test_munmap_mremap(void)
+{
+	const char *p = "sk-stale";
+	struct target a = { 0 }, b = { 0 };
+	unsigned long to;
+	bool ok = false;
+	size_t i;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
+	      "start");
+	CHECK(!target_do(&a, OP_FILL, 1500, 0) && !target_do(&b, OP_FILL, 1500, 0),
+	      "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
+	for (i = 0; i < 4; i++)
+		CHECK(!target_do(&a, OP_MUNMAP, i, 0), "munmap");
+	CHECK(!target_do(&a, OP_MREMAP, 8, 4), "mremap");
+	to = (unsigned long)a.moved;
+	CHECK(to != addr_of(&a, 8), "mremap did not move");
+	/* mremap unshared the pages it moved, and kept their contents */
+	for (i = 0; i < 4; i++) {
+		uint64_t pfn = pfn_of(a.pid, to + i * PAGE);
+
+		CHECK(pfn && pfn != pfn_at(&b, 8 + i), "moved page %zu: pfn %#llx",
+		      i, (unsigned long long)pfn);
+	}
+	CHECK(frames_shared(&a, &b, 12, NPAGES, true), "other pages");
+	/* A merge of the rest repairs nothing yet: the entries are outside */
+	CHECK_ERR(part_merge(p, a.pid, addr_of(&a, 12), addr_of(&a, NPAGES)), 0);
+	/* Unmerging the original area forgets the stale entries */
+	CHECK_ERR(unmerge_all(p, &a), 0);
+	CHECK_COUNTERS(p, NPAGES, 0, 0, 2);
+	/* The moved range is still the partition's until unmerged */
+	CHECK_ERR(part_unmerge(p, a.pid, to, to + 5 * PAGE), 0);
+	CHECK_COUNTERS(p, NPAGES, 0, 0, 1);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* exec replaces the mm: the old one leaves the partition */
+static bool test_exec_unbinds(void)
+{
+	const char *p = "sk-exec";
+	struct target a = { 0 }, b = { 0 };
+	bool ok = false;
+	int i;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
+	      "start");
+	CHECK(!target_do(&a, OP_FILL, 1700, 0) && !target_do(&b, OP_FILL, 1700, 0),
+	      "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK(!target_do(&a, OP_EXEC, 0, 0), "exec");
+	/* Wait until the exec is done: the area is gone from the new image */
+	for (i = 0; i < 1000 && pfn_at(&a, 0); i++)
+		usleep(10000);
+	CHECK(!pfn_at(&a, 0), "exec did not happen");
+	CHECK_COUNTERS(p, NPAGES, 0, 0, 1);
+	CHECK_ERR(merge_all(p, &a), -ENOMEM);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* A merge killed half-way keeps what it did, with exact counters */
+static bool test_killed_merge(void)
+{
+	const char *p = "sk-kill";
+	struct target a = { 0 }, b = { 0 };
+	size_t n = 4096, i, k = 0;
+	bool ok = false;
+	pid_t pid;
+	int status;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, n, false) && target_start(&b, n, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 20000, 0) && !target_do(&b, OP_FILL, 20000, 0),
+	      "fill");
+	CHECK_ERR(merge_all(p, &b), 0);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid)
+		_exit(-merge_all(p, &a));
+	usleep(50000);
+	kill(pid, SIGKILL);
+	CHECK(waitpid(pid, &status, 0) == pid, "wait");
+	/* Whenever the kill landed: pages 0..k-1 of A share B's frames */
+	for (i = 0; i < n; i++)
+		if (pfn_at(&a, i) == pfn_at(&b, i))
+			k++;
+	ksft_print_msg("killed merge: %zu of %zu pages merged (%s)\n", k, n,
+		       WIFSIGNALED(status) ? "killed" : "completed");
+	CHECK(frames_shared(&a, &b, 0, k, true), "merged prefix");
+	CHECK(counter(p, "pages_shared") == (long)k &&
+	      counter(p, "pages_sharing") == (long)k &&
+	      counter(p, "pages_unshared") == (long)(n - k),
+	      "counters do not match the %zu merged pages", k);
+	CHECK_ERR(unmerge_all(p, &a), 0);
+	CHECK_ERR(unmerge_all(p, &b), 0);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+struct par_merge {
+	const char *name;
+	struct target *t;
+	int err;
+};
+
+static void *par_merge_fn(void *arg)
+{
+	struct par_merge *m = arg;
+
+	m->err = merge_all(m->name, m->t);
+	return NULL;
+}
+
+/* Two partitions merge at the same time, each exactly */
+static bool test_concurrent_partitions(void)
+{
+	const char *p[2] = { "sk-par1", "sk-par2" };
+	struct target t[4] = { 0 };
+	struct par_merge m[2];
+	pthread_t th[2];
+	size_t n = 1024;
+	bool ok = false;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		CHECK_ERR(part_add(p[i]), 0);
+	for (i = 0; i < 4; i++) {
+		CHECK(target_start(&t[i], n, false), "start");
+		CHECK(!target_do(&t[i], OP_FILL, 30000, 0), "fill");
+	}
+	/* p[0] gets t0 and t1, p[1] gets t2 and t3, same contents everywhere */
+	CHECK_ERR(merge_all(p[0], &t[0]), 0);
+	CHECK_ERR(merge_all(p[1], &t[2]), 0);
+	for (i = 0; i < 2; i++) {
+		m[i] = (struct par_merge){ p[i], &t[2 * i + 1], -1 };
+		CHECK(!pthread_create(&th[i], NULL, par_merge_fn, &m[i]), "thread");
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK(m[0].err == 0 && m[1].err == 0, "merge: %d %d", m[0].err, m[1].err);
+	CHECK(frames_shared(&t[0], &t[1], 0, n, true), "inside p1");
+	CHECK(frames_shared(&t[2], &t[3], 0, n, true), "inside p2");
+	CHECK(frames_shared(&t[1], &t[3], 0, n, false), "across");
+	CHECK_COUNTERS(p[0], n, n, 0, 2);
+	CHECK_COUNTERS(p[1], n, n, 0, 2);
+	ok = true;
+out:
+	for (i = 0; i < 4; i++)
+		target_stop(&t[i]);
+	part_remove(p[0]);
+	part_remove(p[1]);
+	return ok;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* More sharers than max_page_sharing: the partition's stable node chains */
+static bool test_chains(void)
+{
+	const char *p = "sk-chain";
+	struct target a = { 0 }, b = { 0 };
+	size_t n = 700, i, frames = 1;
+	long limit = sysfs_read_long(KSM_SYSFS_DIR "/max_page_sharing");
+	uint64_t *pfns = calloc(2 * n, sizeof(*pfns));
+	bool ok = false;
+	long s, g, u;
+
+	CHECK(pfns && limit >= 2 && limit < (long)n, "max_page_sharing %ld", limit);
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, n, false) && target_start(&b, n, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 42, 1) && !target_do(&b, OP_FILL, 42, 1),
+	      "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	for (i = 0; i < n; i++) {
+		pfns[i] = pfn_at(&a, i);
+		pfns[n + i] = pfn_at(&b, i);
+	}
+	qsort(pfns, 2 * n, sizeof(*pfns), cmp_u64);
+	for (i = 1; i < 2 * n; i++)
+		if (pfns[i] != pfns[i - 1])
+			frames++;
+	s = counter(p, "pages_shared");
+	g = counter(p, "pages_sharing");
+	u = counter(p, "pages_unshared");
+	ksft_print_msg("%zu pages in %zu frames: shared %ld sharing %ld unshared %ld\n",
+		       2 * n, frames, s, g, u);
+	/* Every mapping is counted once; each frame is a node or unshared */
+	CHECK(s + g + u == (long)(2 * n), "counters do not add up");
+	CHECK(s + u == (long)frames, "frames and counters differ");
+	CHECK(frames >= (2 * n + limit - 1) / limit && frames < 2 * n / 4,
+	      "%zu frames", frames);
+	for (i = 0; i < n; i += 97)
+		CHECK(!target_do(&a, OP_CHECK, i, 42), "content");
+	CHECK_ERR(unmerge_all(p, &a), 0);
+	CHECK_ERR(part_remove(p), 0);
+	CHECK(!target_do(&b, OP_CHECK, 3, 42), "content after removal");
+	ok = true;
+out:
+	free(pfns);
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* Bad input to control/add_partition and control/remove_partition */
+static bool test_bad_control_input(void)
+{
+	char longname[80];
+	bool ok = false;
+
+	memset(longname, 'a', 64);
+	longname[64] = '\0';
+	CHECK_ERR(part_add(""), -EINVAL);
+	CHECK_ERR(sysfs_write(CONTROL "/add_partition", "\n"), -EINVAL);
+	CHECK_ERR(part_add("Upper"), -EINVAL);
+	CHECK_ERR(part_add("-lead"), -EINVAL);
+	CHECK_ERR(part_add("trail-"), -EINVAL);
+	CHECK_ERR(part_add(".dot"), -EINVAL);
+	CHECK_ERR(part_add("."), -EINVAL);
+	CHECK_ERR(part_add(".."), -EINVAL);
+	CHECK_ERR(part_add("a/b"), -EINVAL);
+	CHECK_ERR(part_add("a b"), -EINVAL);
+	CHECK_ERR(part_add("a_b"), -EINVAL);
+	CHECK_ERR(sysfs_write(CONTROL "/add_partition", "a\n\n"), -EINVAL);
+	CHECK_ERR(part_add(longname), -EINVAL);
+	longname[63] = '\0';
+	CHECK_ERR(part_add(longname), 0);
+	CHECK(part_exists(longname), "63 characters");
+	CHECK_ERR(part_add(longname), -EEXIST);
+	CHECK_ERR(part_remove(longname), 0);
+	CHECK_ERR(part_add("a"), 0);
+	CHECK_ERR(part_add("a.b-c.9"), 0);
+	CHECK_ERR(part_remove("a"), 0);
+	CHECK_ERR(part_remove("a.b-c.9"), 0);
+	CHECK_ERR(part_remove("sk-unknown"), -ENOENT);
+	CHECK_ERR(part_remove("a"), -ENOENT);
+	CHECK_ERR(part_remove("Bad"), -EINVAL);
+	CHECK_ERR(part_remove("\n"), -EINVAL);
+	ok = true;
+out:
+	part_remove("a");
+	part_remove("a.b-c.9");
+	return ok;
+}
+
+/* Bad input to partition/<name>/merge and unmerge */
+static bool bad_range_input(const char *file)
+{
+	const char *p = "sk-badin";
+	struct target a = { 0 };
+	unsigned long s, e;
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 21, 0), "fill");
+	s = addr_of(&a, 0);
+	e = addr_of(&a, NPAGES);
+	CHECK_ERR(part_file_write(p, file, "garbage"), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "\n"), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d", a.pid), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d %lx", a.pid, s), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d %lx %lx 5", a.pid, s, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "x%d %lx %lx", a.pid, s, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d 0xzz %lx", a.pid, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "-%d %lx %lx", a.pid, s, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "0 %lx %lx", s, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "99999999999 %lx %lx", s, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d 1%016lx %lx", a.pid, s, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d %lx %lx", a.pid, s + 1, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d %lx %lx", a.pid, s, e - 1), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d %lx %lx", a.pid, s, s), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d %lx %lx", a.pid, e, s), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d ffffffff81000000 ffffffff81200000",
+				  a.pid), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d 7ffffffff000 800000000000", a.pid),
+		  -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "%d %0200lx %lx", a.pid, s, e), -EINVAL);
+	CHECK_ERR(part_file_write(p, file, "4000000 %lx %lx", s, e), -ESRCH);
+	if (!strcmp(file, "merge")) {
+		/* Unmapped: a hole in the area, and the zero page */
+		CHECK(!target_do(&a, OP_MUNMAP, NPAGES - 1, 0), "munmap");
+		CHECK_ERR(part_file_write(p, file, "%d %lx %lx", a.pid, s, e),
+			  -ENOMEM);
+		CHECK_ERR(part_file_write(p, file, "%d %lx %lx", a.pid,
+					  e - PAGE, e), -ENOMEM);
+		CHECK_ERR(part_file_write(p, file, "%d 0 1000", a.pid), -ENOMEM);
+		CHECK_COUNTERS(p, 0, 0, 0, 0);
+	} else {
+		/* Nothing merged: unmerge has nothing to do */
+		CHECK_ERR(part_file_write(p, file, "%d %lx %lx", a.pid, s, e), 0);
+	}
+	/* Still healthy: a good request works */
+	e -= PAGE;
+	CHECK_ERR(part_file_write(p, "merge", "%d %lx %lx", a.pid, s, e), 0);
+	CHECK_COUNTERS(p, 0, 0, NPAGES - 1, 1);
+	CHECK_ERR(part_file_write(p, "unmerge", "%d 0x%lx 0x%lx\n", a.pid, s, e), 0);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	ok = true;
+out:
+	target_stop(&a);
+	part_remove(p);
+	return ok;
+}
+
+static bool test_bad_merge_input(void)
+{
+	return bad_range_input("merge");
+}
+
+static bool test_bad_unmerge_input(void)
+{
+	return bad_range_input("unmerge");
+}
+
+/* Counter files are read-only, merge and unmerge write-only */
+static bool test_file_modes(void)
+{
+	const char *files[] = { "pages_shared", "pages_sharing", "pages_unshared",
+				"pages_scanned", "merged_processes" };
+	const char *p = "sk-modes";
+	char path[256];
+	struct stat st;
+	bool ok = false;
+	size_t i;
+
+	CHECK_ERR(part_add(p), 0);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), PARTITIONS "/%s/%s", p, files[i]);
+		CHECK(!stat(path, &st) && (st.st_mode & 0777) == 0444, "%s mode", path);
+		CHECK_ERR(sysfs_write(path, "1"), -EACCES);
+	}
+	snprintf(path, sizeof(path), PARTITIONS "/%s/merge", p);
+	CHECK(!stat(path, &st) && (st.st_mode & 0777) == 0200, "merge mode");
+	CHECK(open(path, O_RDONLY) < 0 && errno == EACCES, "merge readable");
+	snprintf(path, sizeof(path), PARTITIONS "/%s/unmerge", p);
+	CHECK(!stat(path, &st) && (st.st_mode & 0777) == 0200, "unmerge mode");
+	CHECK(!stat(CONTROL "/add_partition", &st) && (st.st_mode & 0777) == 0200,
+	      "add_partition mode");
+	CHECK(!stat(CONTROL "/remove_partition", &st) && (st.st_mode & 0777) == 0200,
+	      "remove_partition mode");
+	ok = true;
+out:
+	part_remove(p);
+	return ok;
+}
+
+static int drop_caps(unsigned int caps)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -1;
+	data[0].effective &= ~caps;
+	data[0].permitted &= ~caps;
+	return syscall(SYS_capset, &hdr, data);
+}
+
+/* Without CAP_SYS_ADMIN, or without ptrace rights over the target: EPERM */
+static bool test_permissions(void)
+{
+	const char *p = "sk-perm";
+	struct target a = { 0 };
+	bool ok = false;
+	pid_t pid;
+	int status;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 31, 0), "fill");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid) {
+		if (drop_caps(1U << CAP_SYS_ADMIN))
+			_exit(2);
+		_exit(merge_all(p, &a) == -EPERM &&
+		      part_add("sk-perm2") == -EPERM &&
+		      part_remove(p) == -EPERM ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0, "without CAP_SYS_ADMIN: status %d", status);
+	ok = true;
+out:
+	target_stop(&a);
+	part_remove(p);
+	part_remove("sk-perm2");
+	return ok;
+}
+
+/* The ptrace check: a caller without CAP_SYS_PTRACE, target of another uid */
+static bool test_ptrace_check(void)
+{
+	const char *p = "sk-ptrace";
+	int go[2], ready[2];
+	bool ok = false;
+	pid_t target = 0, caller;
+	char *mem;
+	int status;
+	char c;
+
+	CHECK_ERR(part_add(p), 0);
+	mem = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED, "mmap");
+	CHECK(!pipe(go) && !pipe(ready), "pipe");
+	target = fork();
+	CHECK(target >= 0, "fork");
+	if (!target) {
+		for (size_t i = 0; i < NPAGES; i++)
+			fill_page(mem + i * PAGE, 41);
+		if (setresuid(65534, 65534, 65534))
+			_exit(1);
+		c = 1;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(read(ready[0], &c, 1) == 1, "target ready");
+	caller = fork();
+	CHECK(caller >= 0, "fork");
+	if (!caller) {
+		if (drop_caps(1U << CAP_SYS_PTRACE))
+			_exit(2);
+		_exit(part_merge(p, target, (unsigned long)mem,
+				 (unsigned long)mem + NPAGES * PAGE) == -EPERM ? 0 : 1);
+	}
+	CHECK(waitpid(caller, &status, 0) == caller && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0, "without ptrace rights: status %d", status);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	/* With CAP_SYS_PTRACE the same request works */
+	CHECK_ERR(part_merge(p, target, (unsigned long)mem,
+			     (unsigned long)mem + NPAGES * PAGE), 0);
+	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
+	ok = true;
+out:
+	if (target > 0) {
+		kill(target, SIGKILL);
+		waitpid(target, NULL, 0);
+	}
+	part_remove(p);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Data integrity under concurrent writes                               */
+
+#define STRESS_PAGES	128
+#define STRESS_THREADS	2
+#define STRESS_MERGES	40
+
+struct stress {
+	char *mem;
+	volatile uint64_t *last;	/* last value written per page */
+	volatile int *stop;
+	int id;
+};
+
+static void *stress_writer(void *arg)
+{
+	struct stress *s = arg;
+	uint64_t k = 0;
+
+	while (!*s->stop) {
+		size_t i;
+
+		for (i = s->id; i < STRESS_PAGES; i += STRESS_THREADS) {
+			/* Few distinct values: many pages are duplicates */
+			uint64_t v = (k + i) % 3;
+
+			fill_page(s->mem + i * PAGE, v);
+			s->last[i] = v;
+		}
+		k++;
+	}
+	return NULL;
+}
+
+static bool test_stress_integrity(void)
+{
+	const char *p = "sk-stress";
+	struct target peer = { 0 };
+	int ctl[2], res[2];
+	bool ok = false;
+	pid_t pid = 0;
+	char *mem;
+	int i, bad = -1;
+	char c;
+
+	CHECK_ERR(part_add(p), 0);
+	/* A peer whose pages hold the same values: stable tree hits */
+	CHECK(target_start(&peer, 3, false), "start");
+	CHECK(!target_do(&peer, OP_FILL, 0, 0), "fill");
+	CHECK_ERR(merge_all(p, &peer), 0);
+
+	mem = mmap(NULL, STRESS_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED, "mmap");
+	CHECK(!pipe(ctl) && !pipe(res), "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid) {
+		static uint64_t last[STRESS_PAGES];
+		struct stress st[STRESS_THREADS];
+		pthread_t th[STRESS_THREADS];
+		volatile int stop = 0;
+		int nbad = 0;
+		size_t j;
+
+		for (j = 0; j < STRESS_PAGES; j++) {
+			fill_page(mem + j * PAGE, 0);
+			last[j] = 0;
+		}
+		for (j = 0; j < STRESS_THREADS; j++) {
+			st[j] = (struct stress){ mem, last, &stop, (int)j };
+			pthread_create(&th[j], NULL, stress_writer, &st[j]);
+		}
+		c = 1;
+		if (write(res[1], &c, 1) != 1 || read(ctl[0], &c, 1) != 1)
+			_exit(1);
+		stop = 1;
+		for (j = 0; j < STRESS_THREADS; j++)
+			pthread_join(th[j], NULL);
+		for (j = 0; j < STRESS_PAGES; j++)
+			if (!page_holds(mem + j * PAGE, last[j]))
+				nbad++;
+		if (write(res[1], &nbad, sizeof(nbad)) != sizeof(nbad))
+			_exit(1);
+		if (read(ctl[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(read(res[0], &c, 1) == 1, "writers started");
+	for (i = 0; i < STRESS_MERGES; i++) {
+		int err = part_merge(p, pid, (unsigned long)mem,
+				     (unsigned long)mem + STRESS_PAGES * PAGE);
+
+		if (err) {
+			c = 0;
+			if (write(ctl[1], &c, 1) != 1)
+				break;
+			CHECK(!err, "merge %d: %s", i, strerror(-err));
+		}
+		if (i % 10 == 9) {
+			err = part_unmerge(p, pid, (unsigned long)mem,
+					   (unsigned long)mem + STRESS_PAGES * PAGE / 2);
+			CHECK(!err, "unmerge %d: %s", i, strerror(-err));
+		}
+	}
+	c = 0;
+	CHECK(write(ctl[1], &c, 1) == 1, "stop");
+	CHECK(read(res[0], &bad, sizeof(bad)) == sizeof(bad), "result");
+	CHECK(bad == 0, "%d pages do not hold the last value written", bad);
+	/* Merge the now quiet range once more, then check exit cleanup */
+	CHECK_ERR(part_merge(p, pid, (unsigned long)mem,
+			     (unsigned long)mem + STRESS_PAGES * PAGE), 0);
+	CHECK(counter(p, "pages_shared") > 0, "nothing merged");
+	CHECK(write(ctl[1], &c, 1) == 1, "quit");
+	waitpid(pid, NULL, 0);
+	pid = 0;
+	/* The peer's three pages are left: each shared alone, or unshared */
+	CHECK(counter(p, "pages_shared") + counter(p, "pages_unshared") == 3 &&
+	      counter(p, "pages_sharing") == 0 &&
+	      counter(p, "merged_processes") == 1, "counters after the writer's exit");
+	target_stop(&peer);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	ok = true;
+out:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	target_stop(&peer);
+	part_remove(p);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	bool (*fn)(void);
+} tests[] = {
+	{ "add and remove a partition", test_add_remove },
+	{ "identical pages of one process merge in one call", test_merge_one_process },
+	{ "only present pages of a range are scanned", test_sparse_range },
+	{ "duplicates merged in two separate calls share", test_merge_two_calls },
+	{ "two partitions never share a frame", test_partitions_isolated },
+	{ "a write after merge copies", test_write_copies },
+	{ "range unmerge unshares that range only", test_range_unmerge },
+	{ "bound process: EBUSY for another partition", test_bound_other_partition },
+	{ "bound process: EBUSY for MADV_MERGEABLE and PR_SET_MEMORY_MERGE",
+	  test_bound_refuses_global },
+	{ "/proc/PID/ksm_stat names the partition", test_ksm_stat_names_partition },
+	{ "MADV_MERGEABLE or PR_SET_MEMORY_MERGE process: EBUSY for a partition",
+	  test_global_refuses_partition },
+	{ "removing a partition unmerges its pages only", test_remove_only_own },
+	{ "process exit returns the counters to zero", test_exit_cleanup },
+	{ "a forked child joins the partition", test_fork_inherits },
+	{ "pages shared by fork never cross partitions", test_fork_shared_isolated },
+	{ "a THP-backed range merges", test_thp_merge },
+	{ "a THP is split only where a duplicate is found", test_thp_partial },
+	{ "munmap and mremap leave stale entries that unmerge repairs",
+	  test_munmap_mremap },
+	{ "exec leaves the partition", test_exec_unbinds },
+	{ "a killed merge keeps its progress with exact counters", test_killed_merge },
+	{ "two partitions merge concurrently", test_concurrent_partitions },
+	{ "more sharers than max_page_sharing form chains", test_chains },
+	{ "bad input to control files", test_bad_control_input },
+	{ "bad input to merge", test_bad_merge_input },
+	{ "bad input to unmerge", test_bad_unmerge_input },
+	{ "file modes of a partition", test_file_modes },
+	{ "EPERM without CAP_SYS_ADMIN", test_permissions },
+	{ "EPERM without ptrace rights over the target", test_ptrace_check },
+	{ "data integrity: writers against repeated merges", test_stress_integrity },
+};
+
+int main(int argc, char **argv)
+{
+	size_t i, n = sizeof(tests) / sizeof(tests[0]);
+
+	if (argc > 1 && !strcmp(argv[1], "--idle")) {
+		/* OP_EXEC: a fresh image that just waits to be killed */
+		for (;;)
+			pause();
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ksft_print_header();
+	ksft_set_plan(n);
+	if (geteuid())
+		ksft_exit_fail_msg("must run as root (pagemap PFNs, sysfs)\n");
+	if (access(CONTROL "/add_partition", W_OK))
+		ksft_exit_fail_msg("no %s: kernel without CONFIG_SELECTIVE_KSM?\n",
+				   CONTROL);
+	for (i = 0; i < n; i++) {
+		if (argc > 1 && !strstr(tests[i].name, argv[1])) {
+			ksft_test_result_skip("%s (not selected)\n", tests[i].name);
+			continue;
+		}
+		ksft_test_result(tests[i].fn(), "%s\n", tests[i].name);
+	}
+	ksft_finished();
+}

@@ -66,7 +66,13 @@ test: deps lint ## Run every test suite (what CI runs)
 	@rc=0; npx vitest run --project unit --project harness --project apiserver \
 		--reporter=default --reporter=json --outputFile.json=$(RESULTS)/vitest.json || rc=$$?; \
 	kernel-module/scripts/kernel-test.sh | tee $(RESULTS)/kernel.tap || rc=$$?; \
+	npx vitest run --project e2e --reporter=default --reporter=json \
+		--outputFile.json=$(RESULTS)/e2e.json || rc=$$?; \
 	node test/summary.ts $(RESULTS) && exit $$rc
+
+.PHONY: e2e
+e2e: deps ## The whole system: control plane and operator here, agent and workloads in a VM
+	@npx vitest run --project e2e
 
 .PHONY: test-unit
 test-unit: node-deps ## Run the unit tests only (no apiserver)

@@ -134,7 +134,7 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 	-kernel "$image" -initrd "$run_dir/initramfs.cpio.gz" \
 	-append "console=ttyS0 loglevel=5 printk.time=1 panic=-1 rdinit=/init" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-	"${net[@]}" "${extra[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$log"
+	"${net[@]}" "${extra[@]}" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
 set -e
 elapsed=$(($(date +%s) - started))

@@ -247,11 +247,14 @@ export class Agent {
           this.o.log.warn('could not remove a partition', { partition: name, error: err.message }),
       );
     }
+    // Report before, between and after merges: a long pass must not look
+    // like a silent node to the operator.
+    await this.report(decision.podsByPartition);
     for (const task of decision.merge) {
       if (this.abort.signal.aborted) break;
       await this.mergeContainer(task, located.cgroups.get(task.container.key));
+      await this.report(decision.podsByPartition);
     }
-    await this.report(decision.podsByPartition);
     this.o.metrics.passDuration.observe((Date.now() - started) / 1000);
     return decision.nextDue;
   }

@@ -123,6 +123,8 @@ function startAgent(): void {
     ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
+  const started = agent;
+  started.on('exit', (code, signal) => say(`agent ${started.pid} exited (${code ?? signal})`));
   say(`agent started, pid ${agent.pid}`);
 }
 

@@ -6,6 +6,7 @@ import { formatBytes } from '@selective-ksm/crds';
 import { Rest } from '@selective-ksm/kube';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_NAME, agentClusterRules } from '../../node-agent/src/rbac.ts';
+import { alertRules, dashboardQueries, JOBS } from '../chart/promql.ts';
 import {
   adminConfig,
   ControlPlane,
@@ -16,6 +17,7 @@ import {
   type OwnedProcess,
   type Prometheus,
   startPrometheus,
+  waitFor,
 } from '../controlplane/index.ts';
 import { api } from '../controlplane/objects.ts';
 import { type OperatorProcess, startOperator } from '../operator/harness.ts';
@@ -136,9 +138,10 @@ beforeAll(async () => {
   );
   await vmKubeconfig(plane.info.kubeconfig, adminKubeconfig, apiPort);
   const metricsPort = await freePort();
+  // The job names the chart's ServiceMonitors give, which its alerts use.
   prom = await startPrometheus(join(run.dir, 'prometheus'), {
-    operator: [new URL(operator.metricsUrl).host],
-    agent: [`127.0.0.1:${metricsPort}`],
+    [JOBS.operator]: [new URL(operator.metricsUrl).host],
+    [JOBS.agent]: [`127.0.0.1:${metricsPort}`],
   });
   vm = await bootVm({
     run,
@@ -156,13 +159,16 @@ beforeAll(async () => {
       containers,
     },
   });
-  await expect
-    .poll(
-      async () =>
-        (await kubeRequest(kc, '/api/v1/namespaces/default/configmaps/e2e-guest-result')).status,
-      poll,
-    )
-    .toBe(200);
+  await waitFor(
+    'the guest to be ready',
+    async () => {
+      if (!vm.running) throw new Error(`the VM stopped; see ${join(run.dir, 'console.log')}`);
+      const res = await kubeRequest(kc, '/api/v1/namespaces/default/configmaps/e2e-guest-result');
+      return res.status === 200;
+    },
+    poll.timeout,
+    1000,
+  );
 }, 1_200_000);
 
 afterAll(async () => {
@@ -187,6 +193,15 @@ describe('a node in a VM, end to end', () => {
     await expect.poll(() => sharing('tenant-b'), poll).toSatisfy(near(expectedSharing(2, image)));
     await expect.poll(() => sharing('shop'), poll).toBeGreaterThan(0);
     for (const name of ['tenant-a', 'tenant-b', 'shop']) {
+      const r = await report(name);
+      console.log(
+        `${name}: ${r?.pods} pods, pages shared ${r?.pagesShared}, sharing ${r?.pagesSharing} (${formatBytes(r?.savedBytes ?? 0)} saved)`,
+      );
+    }
+    console.log(
+      `expected sharing: tenant-a ${expectedSharing(3, image)}, tenant-b ${expectedSharing(2, image)}`,
+    );
+    for (const name of ['tenant-a', 'tenant-b', 'shop']) {
       const node = await report(name);
       await expect
         .poll(async () => (await k.getPartition(name)).status, poll)
@@ -207,6 +222,32 @@ describe('a node in a VM, end to end', () => {
         .toBe(node?.savedBytes);
       expect(m.length).toBeLessThanOrEqual(1);
     }
+  });
+
+  it("evaluates the chart's dashboard and alerts on the real node, savings in view", async () => {
+    for (const q of await dashboardQueries()) await prom.query(q.expr);
+    for (const rule of await alertRules()) await prom.query(rule.expr);
+    const saved = await prom.query('sum by (partition) (selective_ksm_partition_saved_bytes)');
+    expect(saved.map((x) => x.metric['partition'])).toEqual(
+      expect.arrayContaining(['shop', 'tenant-a', 'tenant-b']),
+    );
+    const unsupported = await prom.query(
+      'count(selective_ksm_agent_kernel_supported == 0) or vector(0)',
+    );
+    expect(unsupported.map((x) => x.value[1])).toEqual(['0']);
+    // tenant-a and batch both select vm-x.
+    const conflicted = (await alertRules()).find(
+      (r) => r.alert === 'SelectiveKsmPartitionConflicted',
+    );
+    await expect
+      .poll(
+        async () =>
+          (await prom.query(conflicted?.expr ?? 'absent(up)'))
+            .map((x) => x.metric['partition'])
+            .sort(),
+        poll,
+      )
+      .toEqual(['batch', 'tenant-a']);
   });
 
   it('never shares a frame between two partitions', async () => {

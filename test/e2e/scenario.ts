@@ -44,7 +44,7 @@ export const pods: ScenarioPod[] = [
       name: `service-${i}`,
       labels: { app: 'catalogue' },
       qos: 'Burstable',
-      workload: { kind: 'service', port: 8080 + i },
+      workload: { kind: 'service', port: 9000 + i },
     }),
   ),
 ];

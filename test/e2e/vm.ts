@@ -59,7 +59,7 @@ export async function vmKubeconfig(source: string, target: string, apiPort: numb
   const text = await readFile(source, 'utf8');
   await writeFile(
     target,
-    text.replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://${HOST_ALIAS}:${apiPort}`),
+    text.replaceAll(/https:\/\/127\.0\.0\.1:\d+/g, `https://${HOST_ALIAS}:${apiPort}`),
     {
       mode: 0o644,
     },

@@ -14,6 +14,12 @@ export PATH := $(NODE_DIR)/bin:$(SKSM_TOOLS):$(PATH)
 LOCAL := .local
 RESULTS := $(LOCAL)/test-results
 
+##@ Try it
+
+.PHONY: demo
+demo: deps ## A node in a VM with two tenants: merges, isolation check, a report (KEEP=1 keeps it up)
+	@node test/e2e/demo.ts
+
 ##@ Set-up
 
 .PHONY: deps

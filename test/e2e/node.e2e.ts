@@ -1,38 +1,12 @@
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { formatBytes } from '@selective-ksm/crds';
-import { Rest } from '@selective-ksm/kube';
+import type { Rest } from '@selective-ksm/kube';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_NAME, agentClusterRules } from '../../node-agent/src/rbac.ts';
-import { alertRules, dashboardQueries, JOBS } from '../chart/promql.ts';
-import {
-  adminConfig,
-  ControlPlane,
-  freePort,
-  installCrds,
-  installServiceAccount,
-  kubeRequest,
-  type OwnedProcess,
-  type Prometheus,
-  startPrometheus,
-  waitFor,
-} from '../controlplane/index.ts';
-import { api } from '../controlplane/objects.ts';
-import { type OperatorProcess, startOperator } from '../operator/harness.ts';
-import type { GuestPlan } from './guest.ts';
-import { pageStats } from './pagemap.ts';
-
-import {
-  expectedSharing,
-  type ImageStats,
-  NODE,
-  namespaces,
-  partitions,
-  pods,
-} from './scenario.ts';
-import { bootVm, guest, prepareRun, repo, vmKubeconfig } from './vm.ts';
+import { alertRules, dashboardQueries } from '../chart/promql.ts';
+import type { Prometheus } from '../controlplane/index.ts';
+import type { api } from '../controlplane/objects.ts';
+import { type Environment, startEnvironment } from './environment.ts';
+import { expectedSharing, type ImageStats } from './scenario.ts';
+import { guest } from './vm.ts';
 
 // The whole system on one machine: the real control plane and operator on
 // the host; the patched kernel in a qemu VM running the real agent and the
@@ -42,30 +16,13 @@ const poll = { timeout: 600_000, interval: 2_000 };
 /** Pages besides the image that a VM-like process may also merge (its stack, tails). */
 const TOLERANCE_PAGES = 64;
 
-let plane: ControlPlane;
-let operator: OperatorProcess;
+let env: Environment;
 let prom: Prometheus;
-let vm: OwnedProcess;
 let rest: Rest;
 let k: ReturnType<typeof api>;
 let image: ImageStats;
-/** Container key (podUid/container) → pod. */
-const keyOf = new Map<string, string>();
 
-interface NodeReport {
-  name: string;
-  pods: number;
-  pagesShared: number;
-  pagesSharing: number;
-  savedBytes: number;
-  errors?: unknown[];
-}
-
-async function report(partition: string): Promise<NodeReport | undefined> {
-  const node = await k.getNode(NODE).catch(() => undefined);
-  return node?.status?.partitions?.find((p) => p.name === partition) as NodeReport | undefined;
-}
-
+const report = (partition: string) => env.report(partition);
 const sharing = async (partition: string) => (await report(partition))?.pagesSharing ?? 0;
 
 /** At least what the duplicates allow, and at most a few pages more. */
@@ -73,118 +30,14 @@ function near(expected: number) {
   return (n: number) => n >= expected && n <= expected + TOLERANCE_PAGES;
 }
 
-/** Container key → the partition that should hold it now, for the isolation check. */
-async function partitionsNow(): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const [key, pod] of keyOf) {
-    const p = await k.core.readNamespacedPod({
-      namespace: pod.split('/')[0] ?? '',
-      name: pod.split('/')[1] ?? '',
-    });
-    const labels = p.metadata?.labels ?? {};
-    if (labels['team'] === 'batch') continue;
-    out[key] = pod.startsWith('shop/') ? 'shop' : `tenant-${labels['tenant']}`;
-  }
-  return out;
-}
-
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(repo, 'hack/build.ts')], { stdio: 'inherit' });
-  plane = await ControlPlane.start({ progress: (l) => console.log(l) });
-  const kc = adminConfig(plane.info);
-  await installCrds(kc);
-  rest = new Rest(kc, 'e2e');
-  k = api(kc);
-  operator = await startOperator(plane.info, { identity: 'e2e-operator', leaseName: 'e2e' });
-
-  await k.createNode(NODE);
-  for (const [name, labels] of Object.entries(namespaces)) await k.createNamespace(name, labels);
-  const run = await prepareRun('node');
-  image = pageStats([await readFile(run.imageFile)]);
+  env = await startEnvironment((line) => console.log(line));
+  ({ prom, rest, k, image } = env);
   console.log(`guest image: ${image.pages} pages, ${image.distinct} distinct`);
-
-  const containers: GuestPlan['containers'] = [];
-  for (const p of pods) {
-    const name = p.workload.kind === 'guest-image' ? 'compute' : 'app';
-    const id = randomBytes(32).toString('hex');
-    const created = await k.createRunningPod(p.namespace, p.name, {
-      nodeName: NODE,
-      labels: p.labels,
-      containers: [{ name, containerID: `containerd://${id}` }],
-    });
-    const key = `${created.metadata?.uid}/${name}`;
-    keyOf.set(key, `${p.namespace}/${p.name}`);
-    containers.push({
-      key,
-      podUid: created.metadata?.uid ?? '',
-      qos: p.qos,
-      containerId: id,
-      workload: p.workload,
-    });
-  }
-  for (const p of partitions) await k.createPartition(p.name, p.spec);
-
-  const apiPort = Number(new URL(plane.info.server).port);
-  const agentKubeconfig = join(run.dir, 'agent.kubeconfig');
-  const adminKubeconfig = join(run.dir, 'admin.kubeconfig');
-  await vmKubeconfig(
-    await installServiceAccount(plane.info, {
-      namespace: 'selective-ksm',
-      name: AGENT_NAME,
-      clusterRules: agentClusterRules,
-    }),
-    agentKubeconfig,
-    apiPort,
-  );
-  await vmKubeconfig(plane.info.kubeconfig, adminKubeconfig, apiPort);
-  const metricsPort = await freePort();
-  // The job names the chart's ServiceMonitors give, which its alerts use.
-  prom = await startPrometheus(join(run.dir, 'prometheus'), {
-    [JOBS.operator]: [new URL(operator.metricsUrl).host],
-    [JOBS.agent]: [`127.0.0.1:${metricsPort}`],
-  });
-  vm = await bootVm({
-    run,
-    apiPort,
-    metricsPort,
-    logFile: join(run.dir, 'vm.log'),
-    plan: {
-      node: NODE,
-      nodeBin: process.execPath,
-      repo,
-      guestImageBin: run.guestImageBin,
-      imageFile: run.imageFile,
-      agentKubeconfig,
-      adminKubeconfig,
-      containers,
-    },
-  });
-  await waitFor(
-    'the guest to be ready',
-    async () => {
-      if (!vm.running) throw new Error(`the VM stopped; see ${join(run.dir, 'console.log')}`);
-      const res = await kubeRequest(kc, '/api/v1/namespaces/default/configmaps/e2e-guest-result');
-      return res.status === 200;
-    },
-    poll.timeout,
-    1000,
-  );
 }, 1_200_000);
 
 afterAll(async () => {
-  if (vm?.running) {
-    await guest(rest, { name: 'shutdown' }, 120_000).catch(() => undefined);
-    const code = await Promise.race([
-      vm.waitExit(),
-      new Promise((r) => setTimeout(() => r('timeout'), 120_000)),
-    ]);
-    if (code !== 0) await vm.stop();
-    expect(code, 'the VM shut down cleanly with no kernel warning').toBe(0);
-  }
-  await prom?.process.stop();
-  await operator?.process.stop();
-  rest?.close();
-  await plane?.stop();
+  if (env) expect(await env.stop(), 'the VM shut down cleanly with no kernel warning').toBe(0);
 }, 300_000);
 
 describe('a node in a VM, end to end', () => {
@@ -257,7 +110,7 @@ describe('a node in a VM, end to end', () => {
       frames: number;
     }>(rest, {
       name: 'isolation',
-      partitions: await partitionsNow(),
+      partitions: await env.partitionsNow(),
     });
     expect(result.frames).toBeGreaterThan(10_000);
     expect(result.crossPartitionCount).toBe(0);
@@ -280,7 +133,7 @@ describe('a node in a VM, end to end', () => {
     await expect.poll(() => sharing('tenant-b'), poll).toSatisfy(near(expectedSharing(3, image)));
     const result = await guest<{ crossPartitionCount: number }>(rest, {
       name: 'isolation',
-      partitions: await partitionsNow(),
+      partitions: await env.partitionsNow(),
     });
     expect(result.crossPartitionCount).toBe(0);
   });
@@ -294,7 +147,7 @@ describe('a node in a VM, end to end', () => {
     await expect.poll(() => sharing('tenant-b'), poll).toSatisfy(near(expectedSharing(2, image)));
     const result = await guest<{ crossPartitionCount: number }>(rest, {
       name: 'isolation',
-      partitions: await partitionsNow(),
+      partitions: await env.partitionsNow(),
     });
     expect(result.crossPartitionCount).toBe(0);
   });

@@ -5,9 +5,9 @@
 #
 # One argument is a shell command line (run by bash -c); several are one
 # command and its arguments. The VM sees the host's root file system
-# read-only over 9p, chroots into it (so the repository is at the same path),
-# with fresh writable tmpfs on /tmp, /run and /dev/shm, and runs CMD in the
-# current directory. The exit status is CMD's, except that this script fails
+# read-only over 9p, chroots into it (so the repository is at the same path,
+# even under /tmp), with fresh writable tmpfs on /tmp, /run and /dev/shm, and
+# runs CMD in the current directory. The exit status is CMD's, except that this script fails
 # when the VM times out or its kernel log shows a BUG, WARNING, Oops, KASAN,
 # lockdep report or panic.
 #
@@ -66,7 +66,21 @@ mount -t devtmpfs devtmpfs $H/dev || fail "mount devtmpfs"
 mkdir -p $H/dev/pts $H/dev/shm
 mount -t devpts devpts $H/dev/pts || true
 mount -t tmpfs -o mode=1777 shm $H/dev/shm || fail "mount /dev/shm"
+# The guest gets its own /tmp; folders of the host's /tmp it must still see
+# (the repository, the current directory, when they live there) are bound
+# back at the same paths.
+mkdir -p /mnt/hosttmp
+mount --bind $H/tmp /mnt/hosttmp || fail "bind the host's /tmp"
 mount -t tmpfs -o mode=1777 tmp $H/tmp || fail "mount /tmp"
+for keep in $(cat /vm-keep 2>/dev/null); do
+	case $keep in
+	/tmp/?*)
+		mkdir -p "$H$keep" &&
+			mount --bind "/mnt/hosttmp${keep#/tmp}" "$H$keep" ||
+			fail "bind $keep"
+		;;
+	esac
+done
 mount -t tmpfs -o mode=0755 run $H/run || true
 mount -t cgroup2 cgroup2 $H/sys/fs/cgroup 2>/dev/null || true
 cp /vm-cmd.sh $H/tmp/.vm-cmd.sh
@@ -113,7 +127,8 @@ trap 'rm -rf "$run_dir"' EXIT
 		printf '\n'
 	fi
 } >"$run_dir/vm-cmd.sh"
-(cd "$run_dir" && echo vm-cmd.sh | cpio --quiet -o -H newc -R 0:0 | gzip) >"$run_dir/cmd.cpio.gz"
+printf '%s\n' "$(cd "$KM_DIR/.." && pwd)" "$PWD" >"$run_dir/vm-keep"
+(cd "$run_dir" && printf '%s\n' vm-cmd.sh vm-keep | cpio --quiet -o -H newc -R 0:0 | gzip) >"$run_dir/cmd.cpio.gz"
 cat "$rd_base" "$run_dir/cmd.cpio.gz" >"$run_dir/initramfs.cpio.gz"
 
 net=(-nic none)

@@ -1,4 +1,4 @@
-import type { PartitionSpec } from '@selective-ksm/crds';
+import { PartitionSpec } from '@selective-ksm/crds';
 import { describe, expect, it } from 'vitest';
 import { decide, type Knowledge, type PartitionInfo, type PodState } from './schedule.ts';
 
@@ -6,16 +6,10 @@ const t0 = Date.parse('2026-05-01T10:00:00Z');
 const s = (n: number) => n * 1000;
 
 const spec = (over: Partial<PartitionSpec> = {}): PartitionSpec => ({
-  namespaceSelector: { matchLabels: { tenant: 'a' } },
-  memory: {
-    anonymous: true,
-    heap: true,
-    stack: true,
-    privateFileCopyOnWrite: false,
-    minRegionSize: '64Ki',
-  },
-  merge: { initialDelay: '30s', interval: '10m', maxPagesPerSecond: 1000 },
-  unmergeOnRelease: true,
+  ...PartitionSpec.parse({
+    namespaceSelector: { matchLabels: { tenant: 'a' } },
+    merge: { interval: '10m', maxPagesPerSecond: 1000 },
+  }),
   ...over,
 });
 const partition = (

@@ -1,4 +1,4 @@
-import type { NodePartitionReport, PartitionSpec } from '@selective-ksm/crds';
+import { type NodePartitionReport, PartitionSpec } from '@selective-ksm/crds';
 import { describe, expect, it } from 'vitest';
 import {
   type NodeState,
@@ -12,18 +12,8 @@ import type { PartitionMembers } from './selection-index.ts';
 const now = new Date('2026-03-01T12:00:00Z');
 const ago = (s: number) => new Date(now.getTime() - s * 1000).toISOString();
 
-const spec: PartitionSpec = {
-  podSelector: {},
-  memory: {
-    anonymous: true,
-    heap: true,
-    stack: true,
-    privateFileCopyOnWrite: false,
-    minRegionSize: '64Ki',
-  },
-  merge: { initialDelay: '30s', maxPagesPerSecond: 100 },
-  unmergeOnRelease: true,
-};
+// The schema's defaults, as the apiserver fills them in.
+const spec = PartitionSpec.parse({ podSelector: {}, merge: { maxPagesPerSecond: 100 } });
 
 const partition = (over: Partial<PartitionState> = {}): PartitionState => ({
   name: 'tenant-a',

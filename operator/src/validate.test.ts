@@ -1,3 +1,4 @@
+import { PartitionSpec } from '@selective-ksm/crds';
 import { describe, expect, it } from 'vitest';
 import { contradiction, specProblems } from './validate.ts';
 
@@ -48,23 +49,14 @@ describe('contradiction', () => {
 
 describe('specProblems', () => {
   it('names the selector that selects nothing', () => {
-    const spec = {
+    const spec = PartitionSpec.parse({
       podSelector: {
         matchExpressions: [
           { key: 'a', operator: 'Exists' as const },
           { key: 'a', operator: 'DoesNotExist' as const },
         ],
       },
-      memory: {
-        anonymous: true,
-        heap: true,
-        stack: true,
-        privateFileCopyOnWrite: false,
-        minRegionSize: '64Ki',
-      },
-      merge: { initialDelay: '30s', maxPagesPerSecond: 100 },
-      unmergeOnRelease: true,
-    };
+    });
     expect(specProblems(spec)).toEqual([
       'podSelector selects nothing: label a must both exist and not exist',
     ]);

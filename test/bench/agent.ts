@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { argv, stdout } from 'node:process';
-import type { PartitionSpec } from '@selective-ksm/crds';
+import { PartitionSpec } from '@selective-ksm/crds';
 import type { PartitionInfo, PodState } from '../../node-agent/src/schedule.ts';
 import { type FixturePod, writeHost } from '../fixtures/host.ts';
 
@@ -51,18 +51,7 @@ function busyMaps(seed: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-const spec: PartitionSpec = {
-  podSelector: {},
-  memory: {
-    anonymous: true,
-    heap: true,
-    stack: true,
-    privateFileCopyOnWrite: false,
-    minRegionSize: '64Ki',
-  },
-  merge: { initialDelay: '30s', interval: '10m', maxPagesPerSecond: 25_600 },
-  unmergeOnRelease: true,
-};
+const spec = PartitionSpec.parse({ podSelector: {}, merge: { interval: '10m' } });
 
 const root = await mkdtemp(join(tmpdir(), 'sksm-bench-agent-'));
 try {

@@ -205,6 +205,18 @@ static int target_do(struct target *t, int op, long a, long b)
 	return m.err;
 }
 
+/*
+ * Start two processes with identical memory: @npages pages filled from
+ * @seed, distinct pages (@same 0) or all the same page (@same 1).
+ */
+static bool twins_start(struct target *a, struct target *b, size_t npages,
+			long seed, long same)
+{
+	return target_start(a, npages, false) && target_start(b, npages, false) &&
+	       !target_do(a, OP_FILL, seed, same) &&
+	       !target_do(b, OP_FILL, seed, same);
+}
+
 static void target_stop(struct target *t)
 {
 	if (t->pid <= 0)
@@ -489,10 +501,7 @@ static bool test_merge_two_calls(void)
 	bool ok = false;
 
 	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
-	      "start");
-	CHECK(!target_do(&a, OP_FILL, 100, 0) && !target_do(&b, OP_FILL, 100, 0),
-	      "fill");
+	CHECK(twins_start(&a, &b, NPAGES, 100, 0), "start");
 	CHECK_ERR(merge_all(p, &a), 0);
 	CHECK_COUNTERS(p, 0, 0, NPAGES, 1);
 	CHECK(frames_shared(&a, &b, 0, NPAGES, false), "shared before merge");
@@ -552,10 +561,7 @@ static bool test_write_copies(void)
 	size_t i;
 
 	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
-	      "start");
-	CHECK(!target_do(&a, OP_FILL, 500, 0) && !target_do(&b, OP_FILL, 500, 0),
-	      "fill");
+	CHECK(twins_start(&a, &b, NPAGES, 500, 0), "start");
 	CHECK_ERR(merge_all(p, &a), 0);
 	CHECK_ERR(merge_all(p, &b), 0);
 	CHECK(frames_shared(&a, &b, 0, NPAGES, true), "merged");
@@ -584,10 +590,7 @@ static bool test_range_unmerge(void)
 	bool ok = false;
 
 	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
-	      "start");
-	CHECK(!target_do(&a, OP_FILL, 700, 0) && !target_do(&b, OP_FILL, 700, 0),
-	      "fill");
+	CHECK(twins_start(&a, &b, NPAGES, 700, 0), "start");
 	CHECK_ERR(merge_all(p, &a), 0);
 	CHECK_ERR(merge_all(p, &b), 0);
 	CHECK_ERR(part_unmerge(p, a.pid, addr_of(&a, 8), addr_of(&a, 16)), 0);
@@ -723,10 +726,7 @@ static bool test_global_refuses_partition(void)
 	bool ok = false;
 
 	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
-	      "start");
-	CHECK(!target_do(&a, OP_FILL, 13, 1) && !target_do(&b, OP_FILL, 13, 1),
-	      "fill");
+	CHECK(twins_start(&a, &b, NPAGES, 13, 1), "start");
 	CHECK(!target_do(&a, OP_MADVISE, MADV_MERGEABLE, 0), "madvise");
 	CHECK(!target_do(&b, OP_PRCTL_MERGE, 1, 0), "prctl");
 	CHECK_ERR(merge_all(p, &a), -EBUSY);
@@ -1046,10 +1046,7 @@ static bool test_munmap_mremap(void)
 	size_t i;
 
 	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
-	      "start");
-	CHECK(!target_do(&a, OP_FILL, 1500, 0) && !target_do(&b, OP_FILL, 1500, 0),
-	      "fill");
+	CHECK(twins_start(&a, &b, NPAGES, 1500, 0), "start");
 	CHECK_ERR(merge_all(p, &a), 0);
 	CHECK_ERR(merge_all(p, &b), 0);
 	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
@@ -1091,10 +1088,7 @@ static bool test_exec_unbinds(void)
 	int i;
 
 	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false),
-	      "start");
-	CHECK(!target_do(&a, OP_FILL, 1700, 0) && !target_do(&b, OP_FILL, 1700, 0),
-	      "fill");
+	CHECK(twins_start(&a, &b, NPAGES, 1700, 0), "start");
 	CHECK_ERR(merge_all(p, &a), 0);
 	CHECK_ERR(merge_all(p, &b), 0);
 	CHECK(!target_do(&a, OP_EXEC, 0, 0), "exec");
@@ -1123,9 +1117,7 @@ static bool test_killed_merge(void)
 	int status;
 
 	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, n, false) && target_start(&b, n, false), "start");
-	CHECK(!target_do(&a, OP_FILL, 20000, 0) && !target_do(&b, OP_FILL, 20000, 0),
-	      "fill");
+	CHECK(twins_start(&a, &b, n, 20000, 0), "start");
 	CHECK_ERR(merge_all(p, &b), 0);
 	pid = fork();
 	CHECK(pid >= 0, "fork");
@@ -1231,9 +1223,7 @@ static bool test_chains(void)
 
 	CHECK(pfns && limit >= 2 && limit < (long)n, "max_page_sharing %ld", limit);
 	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, n, false) && target_start(&b, n, false), "start");
-	CHECK(!target_do(&a, OP_FILL, 42, 1) && !target_do(&b, OP_FILL, 42, 1),
-	      "fill");
+	CHECK(twins_start(&a, &b, n, 42, 1), "start");
 	CHECK_ERR(merge_all(p, &a), 0);
 	CHECK_ERR(merge_all(p, &b), 0);
 	for (i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readSmall, subdirectories } from './procfs.ts';
 
 // From a container to its cgroup v2 directory, as kubelet lays them out.
 //
@@ -103,16 +104,6 @@ export function unifiedCgroup(procCgroup: string): string | undefined {
   return undefined;
 }
 
-async function subdirs(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch {
-    return [];
-  }
-}
-
 /** The pod UID a kubelet pod directory stands for, if it is one. */
 export function podUidOfDir(name: string): string | undefined {
   const m = /^pod([0-9a-f-]{36})$/.exec(name) ?? /-pod([0-9a-f_]{36})\.slice$/.exec(name);
@@ -148,7 +139,7 @@ export class CgroupLocator {
     for (let depth = 0; depth < 3 && found.length === 0; depth++) {
       const next: string[] = [];
       for (const rel of level) {
-        for (const name of await subdirs(join(this.mount, rel))) {
+        for (const name of subdirectories(join(this.mount, rel))) {
           const path = rel ? `${rel}/${name}` : name;
           if (isKubepodsRoot(name)) found.push(path);
           else next.push(path);
@@ -165,11 +156,11 @@ export class CgroupLocator {
     const pods = new Map<string, string>();
     for (const root of await this.kubepodsRoots()) {
       const parents = [root];
-      for (const name of await subdirs(join(this.mount, root))) {
+      for (const name of subdirectories(join(this.mount, root))) {
         if (QOS_DIR.test(name)) parents.push(`${root}/${name}`);
       }
       for (const parent of parents) {
-        for (const name of await subdirs(join(this.mount, parent))) {
+        for (const name of subdirectories(join(this.mount, parent))) {
           const uid = podUidOfDir(name);
           if (uid) pods.set(uid, `${parent}/${name}`);
         }
@@ -183,7 +174,7 @@ export class CgroupLocator {
     if (!this.pods) await this.scan();
     const pod = this.pods?.get(podUid);
     if (!pod) return undefined;
-    for (const leaf of await subdirs(join(this.mount, pod))) {
+    for (const leaf of subdirectories(join(this.mount, pod))) {
       if (isContainerDir(leaf, container)) return `${pod}/${leaf}`;
     }
     return undefined;
@@ -193,12 +184,12 @@ export class CgroupLocator {
   async processes(cgroup: string): Promise<number[]> {
     const pids: number[] = [];
     const walk = async (rel: string) => {
-      const text = await readFile(join(this.mount, rel, 'cgroup.procs'), 'utf8').catch(() => '');
+      const text = readSmall(join(this.mount, rel, 'cgroup.procs')) ?? '';
       for (const line of text.split('\n')) {
         const pid = Number(line);
         if (line !== '' && Number.isInteger(pid) && pid > 0) pids.push(pid);
       }
-      for (const child of await subdirs(join(this.mount, rel))) await walk(`${rel}/${child}`);
+      for (const child of subdirectories(join(this.mount, rel))) await walk(`${rel}/${child}`);
     };
     await walk(cgroup);
     return pids;

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sameCgroup, unifiedCgroup } from './cgroup.ts';
+import { readSmall } from './procfs.ts';
 
 // A PID names a process only until it exits: the number can then be given
 // to another. The agent checks that the process it is about to merge is the
@@ -25,18 +25,12 @@ export async function readIdentity(
   proc: string,
   pid: number,
 ): Promise<ProcessIdentity | undefined> {
-  try {
-    const [stat, cgroup] = await Promise.all([
-      readFile(join(proc, String(pid), 'stat'), 'utf8'),
-      readFile(join(proc, String(pid), 'cgroup'), 'utf8'),
-    ]);
-    const startTime = startTimeOf(stat);
-    const unified = unifiedCgroup(cgroup);
-    if (startTime === undefined || unified === undefined) return undefined;
-    return { pid, startTime, cgroup: unified };
-  } catch {
-    return undefined;
-  }
+  const stat = readSmall(join(proc, String(pid), 'stat'));
+  const cgroup = readSmall(join(proc, String(pid), 'cgroup'));
+  const startTime = stat === undefined ? undefined : startTimeOf(stat);
+  const unified = cgroup === undefined ? undefined : unifiedCgroup(cgroup);
+  if (startTime === undefined || unified === undefined) return undefined;
+  return { pid, startTime, cgroup: unified };
 }
 
 /** Is `now` still the process `before` was, in the container cgroup `cgroup`? */

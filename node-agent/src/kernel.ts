@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Range } from './maps.ts';
+import { readSmall } from './procfs.ts';
 
 // The kernel's Selective KSM interface (kernel-module/README.md), through
 // sysfs. Writes go through libuv's thread pool, so a long merge never blocks
@@ -140,7 +141,7 @@ export class KernelClient {
    * ("ksm_partition NAME"); undefined when it is not bound or gone.
    */
   async binding(pid: number): Promise<string | undefined> {
-    const text = await readFile(join(this.proc, String(pid), 'ksm_stat'), 'utf8').catch(() => '');
+    const text = readSmall(join(this.proc, String(pid), 'ksm_stat')) ?? '';
     const m = /^ksm_partition (\S+)$/m.exec(text);
     return m?.[1] === '-' ? undefined : m?.[1];
   }

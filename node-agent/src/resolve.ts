@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { MemorySelection } from '@selective-ksm/crds';
 import type { CgroupLocator } from './cgroup.ts';
 import type { KernelClient } from './kernel.ts';
 import { chunk, parseMaps, type Range, selectRanges } from './maps.ts';
+import { readSmall } from './procfs.ts';
 import type { PodState } from './schedule.ts';
 
 // The I/O half of a pass before any merge: where each container's
@@ -30,6 +31,7 @@ export async function resolveContainers(
   for (const pod of pods) {
     if (pod.hostPID || pod.uid === selfPodUid) continue;
     for (const c of pod.containers) {
+      await yieldToEventLoop();
       const cgroup = await cgroups.find(pod.uid, c.ref);
       if (!cgroup) continue;
       const list = await cgroups.processes(cgroup);
@@ -52,6 +54,6 @@ export async function processRanges(
   memory: MemorySelection,
   chunkPages: number,
 ): Promise<Range[]> {
-  const maps = await readFile(join(proc, String(pid), 'maps'), 'utf8').catch(() => '');
+  const maps = readSmall(join(proc, String(pid), 'maps')) ?? '';
   return chunk(selectRanges(parseMaps(maps), memory), chunkPages);
 }

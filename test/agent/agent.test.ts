@@ -170,6 +170,8 @@ describe('node agent on a fixture host', () => {
           pagesShared: 12,
           pagesSharing: 34,
           savedBytes: 34 * 4096,
+          // Written once the first merge is done (a report comes before it too).
+          lastMerge: expect.stringMatching(/^20\d\d-/),
         }),
       ]);
     const node = await k.getNode('ag-node');
@@ -177,7 +179,6 @@ describe('node agent on a fixture host', () => {
       expect.objectContaining({ kind: 'Node', name: 'ag-node' }),
     ]);
     expect(node.status?.kernel).toEqual({ selectiveKsm: true, release: '6.12.117-sksm' });
-    expect(node.status?.partitions?.[0]?.lastMerge).toMatch(/^20\d\d-/);
   });
 
   it('serves metrics labelled by partition', async () => {

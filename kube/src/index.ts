@@ -8,7 +8,7 @@ export {
   parseFlags,
   usageText,
 } from './flags.ts';
-export { loadKubeConfig } from './kubeconfig.ts';
+export { type Connection, loadConnection } from './kubeconfig.ts';
 export { LeaderElector, type LeaseOptions } from './lease.ts';
 export { createLogger, type Fields, type Level, type Logger } from './log.ts';
 export { WorkQueue } from './queue.ts';

@@ -1,5 +1,5 @@
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { Connection } from './kubeconfig.ts';
 
 // A small REST client for the apiserver. The typed client re-serializes
 // objects through its own models, which drops fields it does not know (CRD
@@ -59,16 +59,14 @@ function errorFrom(status: number, body: string): KubeError {
 }
 
 export class Rest {
-  private readonly kc: KubeConfig;
+  private readonly conn: Connection;
   private readonly server: string;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
   private readonly userAgent: string;
 
-  constructor(kc: KubeConfig, userAgent: string) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig names no current cluster');
-    this.kc = kc;
-    this.server = cluster.server.replace(/\/$/, '');
+  constructor(conn: Connection, userAgent: string) {
+    this.conn = conn;
+    this.server = conn.server.replace(/\/$/, '');
     this.userAgent = userAgent;
   }
 
@@ -78,10 +76,12 @@ export class Rest {
       'user-agent': this.userAgent,
     };
     if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+    if (this.conn.token) headers['authorization'] = `Bearer ${this.conn.token()}`;
     const o: RequestOptions = { method, headers, agent: this.agent };
-    await this.kc.applyToHTTPSOptions(o);
-    // applyToHTTPSOptions may set its own agent; ours keeps connections alive.
-    o.agent = this.agent;
+    if (this.conn.ca) o.ca = this.conn.ca;
+    if (this.conn.cert) o.cert = this.conn.cert;
+    if (this.conn.key) o.key = this.conn.key;
+    if (this.conn.insecureSkipTlsVerify) o.rejectUnauthorized = false;
     return o;
   }
 

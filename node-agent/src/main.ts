@@ -5,7 +5,7 @@ import { argv, env, exit } from 'node:process';
 import {
   configOrExit,
   createLogger,
-  loadKubeConfig,
+  loadConnection,
   Rest,
   serveEndpoints,
 } from '@selective-ksm/kube';
@@ -15,7 +15,7 @@ import { createMetrics } from './metrics.ts';
 
 const config = configOrExit('selective-ksm-agent', flags, parseConfig(argv.slice(2), env));
 const log = createLogger(config.logLevel, { component: 'agent', node: config.nodeName });
-const rest = new Rest(loadKubeConfig(config.kubeconfig), 'selective-ksm-agent');
+const rest = new Rest(loadConnection(config.kubeconfig), 'selective-ksm-agent');
 const metrics = createMetrics(config.nodeName);
 const agent = new Agent({
   rest,

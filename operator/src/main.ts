@@ -7,7 +7,7 @@ import {
   configOrExit,
   createLogger,
   LeaderElector,
-  loadKubeConfig,
+  loadConnection,
   Rest,
   serveEndpoints,
 } from '@selective-ksm/kube';
@@ -17,7 +17,7 @@ import { createMetrics } from './metrics.ts';
 
 const config = configOrExit('selective-ksm-operator', flags, parseConfig(argv.slice(2), env));
 const log = createLogger(config.logLevel, { component: 'operator', identity: config.identity });
-const rest = new Rest(loadKubeConfig(config.kubeconfig), 'selective-ksm-operator');
+const rest = new Rest(loadConnection(config.kubeconfig), 'selective-ksm-operator');
 const metrics = createMetrics();
 
 let controller: Controller | undefined;

@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { argv, stdout } from 'node:process';
-import { Rest } from '@selective-ksm/kube';
+import { loadConnection, Rest } from '@selective-ksm/kube';
 import {
   adminConfig,
   ControlPlane,
@@ -156,7 +156,7 @@ async function measure(pods: number): Promise<Sample> {
   try {
     const kc = adminConfig(plane.info);
     await installCrds(kc);
-    const rest = new Rest(kc, 'bench');
+    const rest = new Rest(loadConnection(plane.info.kubeconfig), 'bench');
     const t = Date.now();
     const expected = await populate(rest, pods);
     say(`  objects created in ${((Date.now() - t) / 1000).toFixed(1)} s`);

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type KubeError, Rest } from '@selective-ksm/kube';
+import { type KubeError, loadConnection, Rest } from '@selective-ksm/kube';
 import { AGENT_NAME, agentClusterRules } from '../../node-agent/src/rbac.ts';
 import { JOBS } from '../chart/promql.ts';
 import {
@@ -64,7 +64,7 @@ export async function startEnvironment(say: (line: string) => void): Promise<Env
   const plane = await ControlPlane.start({ progress: say });
   const kc = adminConfig(plane.info);
   await installCrds(kc);
-  const rest = new Rest(kc, 'e2e');
+  const rest = new Rest(loadConnection(plane.info.kubeconfig), 'e2e');
   const k = api(kc);
   say('starting the operator');
   const operator = await startOperator(plane.info, { identity: 'e2e-operator', leaseName: 'e2e' });

@@ -11,7 +11,7 @@ import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { argv, exit, stdout } from 'node:process';
 import { createInterface } from 'node:readline';
-import { KubeError, loadKubeConfig, Rest, sleep } from '@selective-ksm/kube';
+import { KubeError, loadConnection, Rest, sleep } from '@selective-ksm/kube';
 import { kubeletCgroupPath } from '../../node-agent/src/cgroup.ts';
 import { anonymousFrames, crossPartitionFrames, type Frame } from './pagemap.ts';
 
@@ -236,7 +236,7 @@ async function main(): Promise<void> {
   await network();
   for (const c of plan.containers) containers.push(await startContainer(c));
   startAgent();
-  const rest = new Rest(loadKubeConfig(plan.adminKubeconfig), 'e2e-guest');
+  const rest = new Rest(loadConnection(plan.adminKubeconfig), 'e2e-guest');
   const path = '/api/v1/namespaces/default/configmaps';
   await rest
     .create(path, {

@@ -11,18 +11,9 @@ import { argv, exit, stderr, stdout } from 'node:process';
 import { ControlPlane } from './controlplane.ts';
 import { installCrds } from './crds.ts';
 import { adminConfig } from './kubeconfig.ts';
-import { waitFor } from './process.ts';
+import { alive, waitFor } from './process.ts';
 
 const say = (line: string) => stdout.write(`${line}\n`);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function runningPid(dir: string): Promise<number | undefined> {
   const text = await readFile(join(dir, 'cluster.pid'), 'utf8').catch(() => '');

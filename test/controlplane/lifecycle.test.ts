@@ -6,16 +6,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { ControlPlane } from './controlplane.ts';
 import { adminConfig } from './kubeconfig.ts';
-import { waitFor } from './process.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive, waitFor } from './process.ts';
 
 /** PIDs of the processes whose command line mentions `dir`. */
 async function processesUsing(dir: string): Promise<number[]> {

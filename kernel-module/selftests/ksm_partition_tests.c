@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -75,6 +76,7 @@ enum op {
 	OP_MREMAP,	/* move b pages from page a, growing them by one */
 	OP_EXEC,	/* exec this program, idle */
 	OP_TOUCH_EVEN,	/* fill only the even pages with value a */
+	OP_SETUID,	/* become uid and gid a, staying ptrace-able */
 	OP_QUIT,
 };
 
@@ -138,6 +140,12 @@ static void serve(int req, int rsp, char *mem, size_t len)
 				m.a = (long)to;
 			break;
 		}
+		case OP_SETUID:
+			if (setgroups(0, NULL) || setresgid(m.a, m.a, m.a) ||
+			    setresuid(m.a, m.a, m.a) ||
+			    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+				m.err = errno;
+			break;
 		case OP_EXEC:
 			if (write(rsp, &m, sizeof(m)) != sizeof(m))
 				_exit(1);
@@ -1444,59 +1452,613 @@ out:
 	return ok;
 }
 
-/* The ptrace check: a caller without CAP_SYS_PTRACE, target of another uid */
-static bool test_ptrace_check(void)
+/*
+ * sysfs callers have CAP_SYS_ADMIN, which stands in for ptrace rights: a
+ * target of another uid merges without CAP_SYS_PTRACE.
+ */
+static bool test_admin_without_ptrace(void)
 {
 	const char *p = "sk-ptrace";
-	int go[2], ready[2];
+	struct target a = { 0 };
 	bool ok = false;
-	pid_t target = 0, caller;
-	char *mem;
+	pid_t caller;
 	int status;
-	char c;
 
 	CHECK_ERR(part_add(p), 0);
-	mem = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(mem != MAP_FAILED, "mmap");
-	CHECK(!pipe(go) && !pipe(ready), "pipe");
-	target = fork();
-	CHECK(target >= 0, "fork");
-	if (!target) {
-		for (size_t i = 0; i < NPAGES; i++)
-			fill_page(mem + i * PAGE, 41);
-		if (setresuid(65534, 65534, 65534))
-			_exit(1);
-		c = 1;
-		if (write(ready[1], &c, 1) != 1)
-			_exit(1);
-		if (read(go[0], &c, 1) != 1)
-			_exit(1);
-		_exit(0);
-	}
-	CHECK(read(ready[0], &c, 1) == 1, "target ready");
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 41, 1), "fill");
+	CHECK(!target_do(&a, OP_SETUID, 65534, 0), "setuid");
 	caller = fork();
 	CHECK(caller >= 0, "fork");
 	if (!caller) {
 		if (drop_caps(1U << CAP_SYS_PTRACE))
 			_exit(2);
-		_exit(part_merge(p, target, (unsigned long)mem,
-				 (unsigned long)mem + NPAGES * PAGE) == -EPERM ? 0 : 1);
+		_exit(merge_all(p, &a) == 0 ? 0 : 1);
 	}
 	CHECK(waitpid(caller, &status, 0) == caller && WIFEXITED(status) &&
-	      WEXITSTATUS(status) == 0, "without ptrace rights: status %d", status);
-	CHECK_COUNTERS(p, 0, 0, 0, 0);
-	/* With CAP_SYS_PTRACE the same request works */
-	CHECK_ERR(part_merge(p, target, (unsigned long)mem,
-			     (unsigned long)mem + NPAGES * PAGE), 0);
+	      WEXITSTATUS(status) == 0, "without CAP_SYS_PTRACE: status %d",
+	      status);
 	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
 	ok = true;
 out:
-	if (target > 0) {
-		kill(target, SIGKILL);
-		waitpid(target, NULL, 0);
-	}
+	target_stop(&a);
 	part_remove(p);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Syscalls                                                             */
+
+#define USER_A	1000	/* unprivileged users of the syscall tests */
+#define USER_B	1001
+#define RW_SYNC	(O_RDWR | KSM_SYNC)
+
+static int sys_ksm_open(const char *name, unsigned int flags, mode_t mode)
+{
+	long r = syscall(__NR_ksm_open, name, flags, mode);
+
+	return r < 0 ? -errno : (int)r;
+}
+
+static int sys_ksm_unlink(const char *name)
+{
+	return syscall(__NR_ksm_unlink, name) ? -errno : 0;
+}
+
+static long sys_ksm_merge(int fd, int pidfd, unsigned long addr,
+			  unsigned long len, unsigned int flags)
+{
+	long r = syscall(__NR_ksm_merge, fd, pidfd, addr, len, flags);
+
+	return r < 0 ? -errno : r;
+}
+
+static long sys_ksm_unmerge(int fd, int pidfd, unsigned long addr,
+			    unsigned long len, unsigned int flags)
+{
+	long r = syscall(__NR_ksm_unmerge, fd, pidfd, addr, len, flags);
+
+	return r < 0 ? -errno : r;
+}
+
+static int pidfd_of(pid_t pid)
+{
+	return syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* ksm_merge() of a target's whole area */
+static long fd_merge_all(int fd, struct target *t)
+{
+	int pidfd = pidfd_of(t->pid);
+	long r;
+
+	if (pidfd < 0)
+		return -errno;
+	r = sys_ksm_merge(fd, pidfd, addr_of(t, 0), t->len, 0);
+	close(pidfd);
+	return r;
+}
+
+/* A counter of the partition behind @fd, from its fdinfo; -1 if absent */
+static long fdinfo_counter(int fd, const char *key)
+{
+	char path[64], line[128];
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, n) && line[n] == ':')
+			v = strtol(line + n + 1, NULL, 10);
+	}
+	fclose(f);
+	return v;
+}
+
+/* Does the fdinfo of @fd name partition @want (" (deleted)" included)? */
+static bool fdinfo_names(int fd, const char *want)
+{
+	char path[64], line[128], expect[128];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	snprintf(expect, sizeof(expect), "ksm_partition:\t%s\n", want);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		found |= !strcmp(line, expect);
+	fclose(f);
+	return found;
+}
+
+/* Wait up to 10 s for @pid to leave its partition (a worker unmerges) */
+static bool wait_unbound(pid_t pid)
+{
+	char name[128];
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		if (ksm_stat_partition(pid, name, sizeof(name)) &&
+		    !strcmp(name, "-"))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Run @fn in a child as @uid (gid @uid, no capabilities); its result */
+static bool as_user(uid_t uid, bool (*fn)(void *), void *arg)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (!pid) {
+		if (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
+		    setresuid(uid, uid, uid))
+			_exit(2);
+		_exit(fn(arg) ? 0 : 1);
+	}
+	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
+/* Create, open, KSM_EXCL, ENOENT, EEXIST; the name is the sysfs name */
+static bool test_sys_open(void)
+{
+	const char *p = "sk-sys-open";
+	int fd = -1, fd2 = -1;
+	bool ok = false;
+
+	CHECK_ERR(sys_ksm_open(p, RW_SYNC, 0600), -ENOENT);
+	fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT | KSM_EXCL, 0600);
+	CHECK(fd >= 0, "create: %s", strerror(-fd));
+	CHECK(fcntl(fd, F_GETFD) == FD_CLOEXEC, "close-on-exec");
+	CHECK(part_exists(p), "sysfs directory missing");
+	CHECK(fdinfo_names(fd, p), "fdinfo");
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	CHECK_ERR(sys_ksm_open(p, RW_SYNC | KSM_CREAT | KSM_EXCL, 0600), -EEXIST);
+	CHECK_ERR(part_add(p), -EEXIST);
+	fd2 = sys_ksm_open(p, O_RDONLY, 0);
+	CHECK(fd2 >= 0, "open existing: %s", strerror(-fd2));
+	close(fd2);
+	fd2 = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0600);
+	CHECK(fd2 >= 0, "KSM_CREAT of an existing one: %s", strerror(-fd2));
+	CHECK_ERR(sys_ksm_unlink(p), 0);
+	CHECK(!part_exists(p), "sysfs directory still there");
+	CHECK(fdinfo_names(fd, "sk-sys-open (deleted)"), "fdinfo after unlink");
+	CHECK_ERR(sys_ksm_open(p, RW_SYNC, 0), -ENOENT);
+	CHECK_ERR(sys_ksm_unlink(p), -ENOENT);
+	CHECK_ERR(part_remove(p), -ENOENT);
+	/* A partition made through sysfs opens as well */
+	CHECK_ERR(part_add(p), 0);
+	close(fd2);
+	fd2 = sys_ksm_open(p, RW_SYNC, 0);
+	CHECK(fd2 >= 0, "open a sysfs partition: %s", strerror(-fd2));
+	CHECK_ERR(sys_ksm_unlink(p), 0);
+	ok = true;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (fd2 >= 0)
+		close(fd2);
+	sys_ksm_unlink(p);
+	return ok;
+}
+
+/* ksm_merge() returns the pages it merged; isolation and COW as via sysfs */
+static bool test_sys_merge(void)
+{
+	const char *p = "sk-sys-m1", *q = "sk-sys-m2";
+	struct target a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	int fp = -1, fq = -1;
+	bool ok = false;
+	size_t i;
+
+	/* Targets first: a child forked later would hold the files too */
+	CHECK(twins_start(&a, &b, NPAGES, 900, 0), "start a, b");
+	CHECK(twins_start(&c, &d, NPAGES, 900, 0), "start c, d");
+	fp = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0600);
+	fq = sys_ksm_open(q, RW_SYNC | KSM_CREAT, 0600);
+	CHECK(fp >= 0 && fq >= 0, "create");
+	/* Distinct pages: a goes into the unstable tree, b merges with it */
+	CHECK_ERR(fd_merge_all(fp, &a), 0);
+	CHECK_ERR(fd_merge_all(fp, &b), NPAGES);
+	CHECK_ERR(fd_merge_all(fp, &b), 0);
+	CHECK_ERR(fd_merge_all(fq, &c), 0);
+	CHECK_ERR(fd_merge_all(fq, &d), NPAGES);
+	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
+	CHECK_COUNTERS(q, NPAGES, NPAGES, 0, 2);
+	CHECK(fdinfo_counter(fp, "pages_sharing") == NPAGES, "fdinfo");
+	CHECK(fdinfo_counter(fp, "merged_processes") == 2, "fdinfo processes");
+	CHECK(frames_shared(&a, &b, 0, NPAGES, true), "a and b share");
+	CHECK(frames_shared(&c, &d, 0, NPAGES, true), "c and d share");
+	CHECK(frames_shared(&a, &c, 0, NPAGES, false), "a and c do not");
+	/* A partition's binding holds for the syscalls too */
+	CHECK_ERR(fd_merge_all(fq, &a), -EBUSY);
+	/* Copy on write */
+	CHECK(!target_do(&a, OP_WRITE, 3, 77), "write");
+	CHECK(!target_do(&a, OP_CHECK, 3, 77), "a sees its write");
+	CHECK(!target_do(&b, OP_CHECK, 3, 903), "b keeps its page");
+	for (i = 0; i < NPAGES; i++)
+		CHECK(!target_do(&c, OP_CHECK, i, 900 + i), "c page %zu", i);
+	CHECK(frames_shared(&a, &b, 3, 4, false), "written page copied");
+	/* Unmerge returns 0 and unshares */
+	{
+		int pidfd = pidfd_of(b.pid);
+
+		CHECK(pidfd >= 0, "pidfd");
+		CHECK_ERR(sys_ksm_unmerge(fp, pidfd, addr_of(&b, 0), b.len, 0), 0);
+		close(pidfd);
+	}
+	CHECK(frames_shared(&a, &b, 0, NPAGES, false), "b unmerged");
+	/* a's pages stay KSM pages of one mapping (page 3 was copied) */
+	CHECK_COUNTERS(p, NPAGES - 1, 0, 0, 1);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	target_stop(&c);
+	target_stop(&d);
+	sys_ksm_unlink(p);
+	sys_ksm_unlink(q);
+	if (fp >= 0)
+		close(fp);
+	if (fq >= 0)
+		close(fq);
+	return ok;
+}
+
+/* Unlinked while open: the file keeps the partition; the last close ends it */
+static bool test_sys_unlink_open(void)
+{
+	const char *p = "sk-sys-unlink";
+	struct target a = { 0 }, b = { 0 };
+	int fd = -1, fd2 = -1;
+	char name[128];
+	bool ok = false;
+
+	CHECK(twins_start(&a, &b, NPAGES, 300, 0), "start");
+	fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0600);
+	CHECK(fd >= 0, "create");
+	CHECK_ERR(fd_merge_all(fd, &a), 0);
+	CHECK_ERR(sys_ksm_unlink(p), 0);
+	CHECK(!part_exists(p), "directory gone");
+	/* Still usable: b merges with what a left in the unstable tree */
+	CHECK_ERR(fd_merge_all(fd, &b), NPAGES);
+	CHECK(frames_shared(&a, &b, 0, NPAGES, true), "merged after unlink");
+	CHECK(fdinfo_counter(fd, "pages_sharing") == NPAGES, "fdinfo counters");
+	/* The name is free: a new partition of that name is another one */
+	fd2 = sys_ksm_open(p, RW_SYNC | KSM_CREAT | KSM_EXCL, 0600);
+	CHECK(fd2 >= 0, "reuse the name: %s", strerror(-fd2));
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	CHECK_ERR(fd_merge_all(fd2, &a), -EBUSY);
+	CHECK(ksm_stat_partition(a.pid, name, sizeof(name)) &&
+	      !strcmp(name, p), "a bound: %s", name);
+	/* Last close: unmerged, unbound */
+	close(fd);
+	fd = -1;
+	CHECK(ksm_stat_partition(a.pid, name, sizeof(name)) &&
+	      !strcmp(name, "-"), "a still bound to %s", name);
+	CHECK(ksm_stat_partition(b.pid, name, sizeof(name)) &&
+	      !strcmp(name, "-"), "b still bound to %s", name);
+	CHECK(frames_shared(&a, &b, 0, NPAGES, false), "unmerged by close");
+	CHECK(!target_do(&a, OP_CHECK, 5, 305), "content kept");
+	/* Closing a partition that still has its name ends nothing */
+	CHECK_ERR(fd_merge_all(fd2, &a), 0);
+	CHECK_ERR(fd_merge_all(fd2, &b), NPAGES);
+	close(fd2);
+	fd2 = -1;
+	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
+	CHECK(frames_shared(&a, &b, 0, NPAGES, true), "still merged");
+	/* ... and unlinking it without open files does, at once */
+	CHECK_ERR(sys_ksm_unlink(p), 0);
+	CHECK(frames_shared(&a, &b, 0, NPAGES, false), "unmerged by unlink");
+	ok = true;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (fd2 >= 0)
+		close(fd2);
+	target_stop(&a);
+	target_stop(&b);
+	sys_ksm_unlink(p);
+	return ok;
+}
+
+/* The last holder killed: a worker unmerges in its place */
+static bool test_sys_killed_holder(void)
+{
+	const char *p = "sk-sys-killed";
+	struct target a = { 0 }, b = { 0 };
+	int ready[2], status;
+	pid_t holder = 0;
+	bool ok = false;
+	char c;
+
+	CHECK(twins_start(&a, &b, NPAGES, 500, 0), "start");
+	CHECK(!pipe(ready), "pipe");
+	holder = fork();
+	CHECK(holder >= 0, "fork");
+	if (!holder) {
+		int fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0600);
+
+		if (fd < 0 || fd_merge_all(fd, &a) != 0 ||
+		    fd_merge_all(fd, &b) != NPAGES || sys_ksm_unlink(p))
+			_exit(1);
+		c = 1;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	CHECK(read(ready[0], &c, 1) == 1, "holder merged");
+	CHECK(frames_shared(&a, &b, 0, NPAGES, true), "merged");
+	kill(holder, SIGKILL);
+	CHECK(waitpid(holder, &status, 0) == holder, "wait holder");
+	holder = 0;
+	CHECK(wait_unbound(a.pid) && wait_unbound(b.pid), "still bound");
+	CHECK(frames_shared(&a, &b, 0, NPAGES, false), "unmerged");
+	ok = true;
+out:
+	if (holder > 0) {
+		kill(holder, SIGKILL);
+		waitpid(holder, NULL, 0);
+	}
+	target_stop(&a);
+	target_stop(&b);
+	sys_ksm_unlink(p);
+	return ok;
+}
+
+/* Bad arguments: EINVAL, EBADF, ESRCH, ENOMEM, EFAULT, ENAMETOOLONG */
+static bool test_sys_bad_input(void)
+{
+	const char *p = "sk-sys-bad";
+	struct target a = { 0 };
+	int fd = -1, ro = -1, pidfd = -1, null = -1, dead = -1;
+	int *fds[] = { &fd, &ro, &pidfd, &null, &dead };
+	char longname[80];
+	unsigned long base;
+	bool ok = false;
+	pid_t pid;
+
+	memset(longname, 'a', 64);
+	longname[64] = '\0';
+	CHECK(target_start(&a, NPAGES, false), "start");
+	CHECK(!target_do(&a, OP_FILL, 1, 1), "fill");
+	base = addr_of(&a, 0);
+	CHECK_ERR(sys_ksm_open(p, RW_SYNC | KSM_CREAT | 0x800, 0600), -EINVAL);
+	CHECK_ERR(sys_ksm_open(p, RW_SYNC | KSM_CREAT | O_CLOEXEC, 0600), -EINVAL);
+	CHECK_ERR(sys_ksm_open(p, O_ACCMODE | KSM_SYNC | KSM_CREAT, 0600), -EINVAL);
+	CHECK_ERR(sys_ksm_open(p, O_RDWR | KSM_CREAT, 0600), -EINVAL);
+	CHECK_ERR(sys_ksm_open(p, O_WRONLY | KSM_CREAT, 0600), -EINVAL);
+	CHECK_ERR(sys_ksm_open(p, RW_SYNC | KSM_CREAT, 01600), -EINVAL);
+	CHECK_ERR(sys_ksm_open("Bad", RW_SYNC | KSM_CREAT, 0600), -EINVAL);
+	CHECK_ERR(sys_ksm_open("", RW_SYNC | KSM_CREAT, 0600), -EINVAL);
+	CHECK_ERR(sys_ksm_open(longname, RW_SYNC | KSM_CREAT, 0600), -ENAMETOOLONG);
+	CHECK_ERR(sys_ksm_open(NULL, RW_SYNC | KSM_CREAT, 0600), -EFAULT);
+	CHECK_ERR(sys_ksm_unlink(NULL), -EFAULT);
+	CHECK_ERR(sys_ksm_unlink("a b"), -EINVAL);
+	CHECK_ERR(sys_ksm_unlink(longname), -ENAMETOOLONG);
+	CHECK(!part_exists(p), "created by a bad call");
+
+	fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0600);
+	ro = sys_ksm_open(p, O_RDONLY | KSM_SYNC, 0);
+	pidfd = pidfd_of(a.pid);
+	null = open("/dev/null", O_RDWR);
+	CHECK(fd >= 0 && ro >= 0 && pidfd >= 0 && null >= 0, "set-up");
+	CHECK_ERR(sys_ksm_merge(fd, pidfd, base, a.len, 1), -EINVAL);
+	CHECK_ERR(sys_ksm_unmerge(fd, pidfd, base, a.len, 1), -EINVAL);
+	CHECK_ERR(sys_ksm_merge(-1, pidfd, base, a.len, 0), -EBADF);
+	CHECK_ERR(sys_ksm_merge(1000, pidfd, base, a.len, 0), -EBADF);
+	CHECK_ERR(sys_ksm_merge(null, pidfd, base, a.len, 0), -EBADF);
+	CHECK_ERR(sys_ksm_merge(ro, pidfd, base, a.len, 0), -EBADF);
+	CHECK_ERR(sys_ksm_unmerge(ro, pidfd, base, a.len, 0), -EBADF);
+	CHECK_ERR(sys_ksm_merge(fd, -1, base, a.len, 0), -EBADF);
+	CHECK_ERR(sys_ksm_merge(fd, null, base, a.len, 0), -EBADF);
+	CHECK_ERR(sys_ksm_merge(fd, pidfd, base + 1, a.len, 0), -EINVAL);
+	CHECK_ERR(sys_ksm_merge(fd, pidfd, base, 0, 0), -EINVAL);
+	CHECK_ERR(sys_ksm_merge(fd, pidfd, base, -1UL, 0), -EINVAL);
+	CHECK_ERR(sys_ksm_merge(fd, pidfd, base, -base, 0), -EINVAL);
+	CHECK_ERR(sys_ksm_merge(fd, pidfd, -4096UL, PAGE, 0), -EINVAL);
+	CHECK_ERR(sys_ksm_unmerge(fd, pidfd, base, 0, 0), -EINVAL);
+	CHECK_ERR(sys_ksm_merge(fd, pidfd, PAGE, PAGE, 0), -ENOMEM);
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	/* A length that is not a page multiple is rounded up */
+	CHECK_ERR(sys_ksm_merge(fd, pidfd, base, a.len - PAGE + 1, 0), NPAGES - 1);
+	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
+	/* A pidfd of a process that is gone */
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid)
+		_exit(0);
+	dead = pidfd_of(pid);
+	CHECK(dead >= 0, "pidfd of the child");
+	CHECK(waitpid(pid, NULL, 0) == pid, "reap");
+	CHECK_ERR(sys_ksm_merge(fd, dead, base, a.len, 0), -ESRCH);
+	CHECK_ERR(sys_ksm_unmerge(fd, dead, base, a.len, 0), -ESRCH);
+	ok = true;
+out:
+	target_stop(&a);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	sys_ksm_unlink(p);
+	return ok;
+}
+
+/* As USER_A: open another's partition with @acc, return errno of that */
+struct open_as {
+	const char *name;
+	unsigned int flags;
+	int want;
+};
+
+static bool open_as_fn(void *arg)
+{
+	struct open_as *o = arg;
+	int fd = sys_ksm_open(o->name, o->flags, 0);
+
+	if (fd >= 0)
+		close(fd);
+	if ((fd >= 0 ? 0 : fd) == o->want)
+		return true;
+	ksft_print_msg("uid %d: ksm_open(%s, %#x) = %d, expected %d\n",
+		       getuid(), o->name, o->flags, fd, o->want);
+	return false;
+}
+
+static bool unlink_as_fn(void *arg)
+{
+	struct open_as *o = arg;
+	int err = sys_ksm_unlink(o->name);
+
+	if (err == o->want)
+		return true;
+	ksft_print_msg("uid %d: ksm_unlink(%s) = %d, expected %d\n", getuid(),
+		       o->name, err, o->want);
+	return false;
+}
+
+/* Mode bits, umask, owner and group, checked like a file's */
+static bool test_sys_modes(void)
+{
+	const char *p = "sk-sys-modes";
+	struct open_as o = { .name = p };
+	mode_t old = umask(0);
+	struct stat st;
+	bool ok = false;
+	int fd = -1;
+
+	/* Owner root: others read only */
+	fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0644);
+	CHECK(fd >= 0, "create");
+	o.flags = O_RDONLY, o.want = 0;
+	CHECK(as_user(USER_A, open_as_fn, &o), "read by others");
+	o.flags = RW_SYNC, o.want = -EACCES;
+	CHECK(as_user(USER_A, open_as_fn, &o), "write by others");
+	o.flags = O_WRONLY | KSM_SYNC, o.want = -EACCES;
+	CHECK(as_user(USER_A, open_as_fn, &o), "write only by others");
+	o.want = -EPERM;
+	CHECK(as_user(USER_A, unlink_as_fn, &o), "unlink by others");
+	CHECK_ERR(sys_ksm_unlink(p), 0);
+	close(fd);
+
+	/* 0600: nothing for others; the umask applies at creation */
+	umask(077);
+	fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0666);
+	CHECK(fd >= 0, "create");
+	umask(0);
+	o.flags = O_RDONLY, o.want = -EACCES;
+	CHECK(as_user(USER_A, open_as_fn, &o), "umask 077");
+	CHECK_ERR(sys_ksm_unlink(p), 0);
+	close(fd);
+
+	/* Group bits: created with gid USER_A, group read-write */
+	CHECK(!setresgid(-1, USER_A, -1), "setegid");
+	fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0660);
+	CHECK(!setresgid(-1, 0, -1), "setegid back");
+	CHECK(fd >= 0, "create");
+	o.flags = RW_SYNC, o.want = 0;
+	CHECK(as_user(USER_A, open_as_fn, &o), "group member writes");
+	o.want = -EACCES;
+	CHECK(as_user(USER_B, open_as_fn, &o), "not a member");
+	CHECK_ERR(sys_ksm_unlink(p), 0);
+	close(fd);
+	fd = -1;
+
+	/* The sysfs files stay root's */
+	CHECK(!stat(CONTROL "/add_partition", &st) && st.st_uid == 0 &&
+	      (st.st_mode & 0777) == 0200, "add_partition");
+	ok = true;
+out:
+	umask(old);
+	if (fd >= 0)
+		close(fd);
+	sys_ksm_unlink(p);
+	return ok;
+}
+
+/*
+ * An unprivileged user merges its own processes in its own partition, and
+ * gets EPERM for root's and another user's processes; other users get
+ * EACCES for its partition and EPERM for unlinking it.
+ */
+struct user_merge {
+	struct target *own, *own2, *root, *other;
+	const char *name;
+};
+
+static bool user_merge_fn(void *arg)
+{
+	struct user_merge *u = arg;
+	int fd, pidfd;
+	bool ok = false;
+
+	fd = sys_ksm_open(u->name, RW_SYNC | KSM_CREAT | KSM_EXCL, 0600);
+	CHECK(fd >= 0, "create as user: %s", strerror(-fd));
+	CHECK_ERR(fd_merge_all(fd, u->own), 0);
+	CHECK_ERR(fd_merge_all(fd, u->own2), NPAGES);
+	CHECK_ERR(fd_merge_all(fd, u->root), -EPERM);
+	CHECK_ERR(fd_merge_all(fd, u->other), -EPERM);
+	pidfd = pidfd_of(u->root->pid);
+	CHECK(pidfd >= 0, "pidfd");
+	CHECK_ERR(sys_ksm_unmerge(fd, pidfd, addr_of(u->root, 0), PAGE, 0),
+		  -EPERM);
+	close(pidfd);
+	/* sysfs is root's */
+	CHECK_ERR(part_add("sk-sys-user2"), -EACCES);
+	CHECK_ERR(merge_all(u->name, u->own), -EACCES);
+	CHECK_ERR(part_remove(u->name), -EACCES);
+	/* fd stays open: the partition outlives this process only by name */
+	ok = true;
+out:
+	return ok;
+}
+
+static bool test_sys_unprivileged(void)
+{
+	const char *p = "sk-sys-user";
+	struct target own = { 0 }, own2 = { 0 }, root = { 0 }, other = { 0 };
+	struct user_merge u = { &own, &own2, &root, &other, p };
+	struct open_as o = { .name = p };
+	bool ok = false;
+
+	CHECK(twins_start(&own, &own2, NPAGES, 700, 0), "start own");
+	CHECK(twins_start(&root, &other, NPAGES, 700, 0), "start others");
+	CHECK(!target_do(&own, OP_SETUID, USER_A, 0), "own setuid");
+	CHECK(!target_do(&own2, OP_SETUID, USER_A, 0), "own2 setuid");
+	CHECK(!target_do(&other, OP_SETUID, USER_B, 0), "other setuid");
+	CHECK(as_user(USER_A, user_merge_fn, &u), "as user %d", USER_A);
+	/* Checked as root: the user's processes share frames, nobody else */
+	CHECK(frames_shared(&own, &own2, 0, NPAGES, true), "own merged");
+	CHECK(frames_shared(&own, &root, 0, NPAGES, false), "root untouched");
+	CHECK(frames_shared(&own, &other, 0, NPAGES, false), "other untouched");
+	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
+	o.flags = O_RDONLY, o.want = -EACCES;
+	CHECK(as_user(USER_B, open_as_fn, &o), "another user opens");
+	o.want = -EPERM;
+	CHECK(as_user(USER_B, unlink_as_fn, &o), "another user unlinks");
+	o.want = 0;
+	CHECK(as_user(USER_A, unlink_as_fn, &o), "the owner unlinks");
+	CHECK(frames_shared(&own, &own2, 0, NPAGES, false), "unmerged");
+	ok = true;
+out:
+	target_stop(&own);
+	target_stop(&own2);
+	target_stop(&root);
+	target_stop(&other);
+	sys_ksm_unlink(p);
 	return ok;
 }
 
@@ -1669,7 +2231,15 @@ static const struct {
 	{ "bad input to unmerge", test_bad_unmerge_input },
 	{ "file modes of a partition", test_file_modes },
 	{ "EPERM without CAP_SYS_ADMIN", test_permissions },
-	{ "EPERM without ptrace rights over the target", test_ptrace_check },
+	{ "CAP_SYS_ADMIN stands in for ptrace rights", test_admin_without_ptrace },
+	{ "ksm_open: create, open, KSM_EXCL, ENOENT, EEXIST", test_sys_open },
+	{ "ksm_merge: pages merged, isolation and copy on write", test_sys_merge },
+	{ "ksm_unlink while open; the last close unmerges", test_sys_unlink_open },
+	{ "a killed last holder: the partition is still unmerged",
+	  test_sys_killed_holder },
+	{ "syscalls: bad arguments", test_sys_bad_input },
+	{ "ksm_open: mode bits, umask, owner and group", test_sys_modes },
+	{ "an unprivileged user: own processes only", test_sys_unprivileged },
 	{ "data integrity: writers against repeated merges", test_stress_integrity },
 };
 

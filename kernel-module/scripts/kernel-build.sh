@@ -9,8 +9,8 @@
 #    commit) under ~/.cache/selective-ksm/kernel/<source version>/src.
 # 2. Resets that tree to pristine and applies kernel-module/patches/*.patch
 #    with `git am`; stops if a patch does not apply.
-# 3. Configures it with `make tinyconfig` plus config/selective-ksm.config,
-#    and checks that every option of the fragment is set as written.
+# 3. Configures it with `make tinyconfig` plus the fragments of the flavor
+#    (config/*.config), and checks that every option is set as written.
 # 4. Builds bzImage and the uapi headers, and caches both under a key made
 #    of the source version, the patches and the fragment:
 #      ~/.cache/selective-ksm/kernel/bzImage-<key>
@@ -20,9 +20,11 @@
 # build tree is kept, and files whose content a new series leaves unchanged
 # keep their timestamps, so a rebuild after a change in mm/ksm.c is
 # incremental. Set SKSM_CACHE to move the cache; SKSM_KERNEL_JOBS to change
-# the number of make jobs (default: nproc); SKSM_KERNEL_VARIANT=kasan to build
-# the same kernel with KASAN (config/kasan.config), in a git worktree of the
-# tree at .../<source version>/build-kasan.
+# the number of make jobs (default: nproc). SKSM_KERNEL_FLAVOR=debug builds
+# the series with KASAN, lockdep and DEBUG_VM (config/debug.config), and
+# SKSM_KERNEL_FLAVOR=upstream the pristine source with the same base
+# configuration; each in a git worktree of the tree, at
+# .../<source version>/build-<flavor>.
 set -euo pipefail
 
 KM_TAG=kernel-build
@@ -59,7 +61,7 @@ fi
 started=$(date +%s)
 version=$(km_source_version)
 tree=$(km_tree)
-km_say "source $KERNEL_SOURCE_PKG $version, key $key"
+km_say "source $KERNEL_SOURCE_PKG $version, flavor ${KERNEL_FLAVOR:-default}, key $key"
 
 # --- 1. pristine git tree --------------------------------------------------
 if [ ! -d "$tree/.git" ]; then
@@ -143,16 +145,19 @@ if $tree_only; then
 	exit 0
 fi
 
-# A variant builds in a worktree of its own, following the same commit;
-# git checkout only rewrites the files that differ.
-if [ -n "$KERNEL_VARIANT" ]; then
+# A flavor builds in a worktree of its own, at the series' commit (the
+# pristine one for upstream); git checkout only rewrites the files that
+# differ, so the build stays incremental.
+if [ -n "$KERNEL_FLAVOR" ]; then
 	build=$(km_build_dir)
+	commit=$new_head
+	[ "$KERNEL_FLAVOR" != upstream ] || commit=$(git rev-parse pristine)
 	if [ ! -e "$build/.git" ]; then
-		km_say "creating the $KERNEL_VARIANT worktree $build"
+		km_say "creating the $KERNEL_FLAVOR worktree $build"
 		git worktree prune
-		git worktree add -q --detach "$build" "$new_head"
+		git worktree add -q --detach "$build" "$commit"
 	fi
-	git -C "$build" checkout -q --detach "$new_head"
+	git -C "$build" checkout -q --detach "$commit"
 	cd "$build"
 fi
 
@@ -206,6 +211,6 @@ mv "$headers.tmp" "$headers"
 
 cp arch/x86/boot/bzImage "$image.tmp"
 mv "$image.tmp" "$image"
-ln -sfn "$(basename "$image")" "$KERNEL_CACHE/bzImage"
+ln -sfn "$(basename "$image")" "$KERNEL_CACHE/bzImage${KERNEL_FLAVOR:+-$KERNEL_FLAVOR}"
 km_say "built in $(($(date +%s) - started)) s: $image"
 printf '%s\n' "$image"

@@ -110,6 +110,10 @@ bench-operator: deps build ## The compiled operator at 5k, 10k and 20k pods agai
 bench-agent: node-deps build ## One agent pass over 500 pods / 2,000 processes of fixture /proc: CPU and RSS
 	@node test/bench/agent.ts
 
+.PHONY: kernel-bench
+kernel-bench: host-deps ## Partition merges vs a hash floor and ksmd, in the VM (ARGS='-p 8 -m 64 -d 0.75')
+	@kernel-module/scripts/kernel-bench.sh $(ARGS)
+
 ##@ With Docker (not part of make test)
 
 .PHONY: image

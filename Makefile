@@ -13,6 +13,11 @@ export PATH := $(NODE_DIR)/bin:$(SKSM_TOOLS):$(PATH)
 
 LOCAL := .local
 RESULTS := $(LOCAL)/test-results
+# The kernel's flavor for kernel, vm-run, kernel-test and kernel-bench:
+# empty (the series, production-like), debug (KASAN, lockdep, DEBUG_VM) or
+# upstream (the same kernel without the series)
+KERNEL_FLAVOR ?=
+export SKSM_KERNEL_FLAVOR := $(KERNEL_FLAVOR)
 
 ##@ Try it
 
@@ -71,7 +76,10 @@ test: deps lint ## Run every test suite (what CI runs)
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@rc=0; npx vitest run --project unit --project harness --project apiserver \
 		--reporter=default --reporter=json --outputFile.json=$(RESULTS)/vitest.json || rc=$$?; \
-	kernel-module/scripts/kernel-test.sh | tee $(RESULTS)/kernel.tap || rc=$$?; \
+	for flavor in default upstream debug; do \
+		SKSM_KERNEL_FLAVOR=$${flavor#default} kernel-module/scripts/kernel-test.sh \
+			| tee $(RESULTS)/kernel-$$flavor.tap || rc=$$?; \
+	done; \
 	npx vitest run --project e2e --reporter=default --reporter=json \
 		--outputFile.json=$(RESULTS)/e2e.json || rc=$$?; \
 	node test/summary.ts $(RESULTS) && exit $$rc
@@ -87,7 +95,7 @@ test-unit: node-deps ## Run the unit tests only (no apiserver)
 ##@ Kernel (CONFIG_SELECTIVE_KSM, in a qemu VM)
 
 .PHONY: kernel
-kernel: host-deps ## Build (or reuse) the patched test kernel; prints the bzImage path
+kernel: host-deps ## Build (or reuse) the test kernel of KERNEL_FLAVOR; prints the bzImage path
 	@kernel-module/scripts/kernel-build.sh
 
 .PHONY: vm-run
@@ -96,9 +104,9 @@ vm-run: host-deps ## Run CMD='...' as root in a VM on the patched kernel
 	@kernel-module/scripts/vm-run.sh "$(CMD)"
 
 .PHONY: kernel-test
-kernel-test: host-deps ## Our selftests and upstream's KSM tests in the VM (TAP)
+kernel-test: host-deps ## Selftests, fuzz, races and upstream's KSM tests in the VM (TAP; KERNEL_FLAVOR=debug|upstream)
 	@mkdir -p $(RESULTS)
-	@kernel-module/scripts/kernel-test.sh | tee $(RESULTS)/kernel.tap
+	@kernel-module/scripts/kernel-test.sh | tee $(RESULTS)/kernel-$(or $(KERNEL_FLAVOR),default).tap
 
 ##@ Benchmarks (print figures; not part of make test)
 

@@ -3,14 +3,19 @@
 #
 #   kernel-module/scripts/kernel-test.sh [FILTER]
 #
-# Builds (or reuses) the kernel with scripts/kernel-build.sh, compiles
-# selftests/ksm_partition_tests.c statically against the uapi headers of
-# that kernel (so include/uapi/linux/ksm.h of our series is used) and the
-# kselftest.h of its tree, and also upstream's ksm_functional_tests and
-# ksm_tests from the same tree (upstream KSM must behave as before). Runs all
-# of them as root in the VM (scripts/vm-run.sh). Output is TAP; exits non-zero if any test
-# fails or the kernel log shows a warning. FILTER (optional) runs only the
-# partition tests whose name contains it, and skips the upstream tests.
+# Builds (or reuses) the kernel of the flavor (SKSM_KERNEL_FLAVOR, see
+# lib.sh) with scripts/kernel-build.sh and compiles, statically against its
+# uapi headers and the kselftest.h of the tree:
+#   selftests/ksm_partition_tests.c   one behaviour per test
+#   selftests/ksm_partition_stress.c  fuzz, races, a killed large merge
+#   upstream's ksm_functional_tests and ksm_tests, from the same tree
+# and runs them as root in the VM (scripts/vm-run.sh): ours, then
+# upstream's twice, idle and while another process keeps a partition
+# merged (which must come out of it untouched). The upstream flavor (the
+# unpatched kernel) runs upstream's tests only, for comparison. Output is
+# TAP; exits non-zero if any test fails or the kernel log shows a warning.
+# FILTER (optional) runs only the partition tests whose name contains it.
+# SKSM_STRESS_ARGS passes options to ksm_partition_stress.
 set -euo pipefail
 
 KM_TAG=kernel-test
@@ -18,6 +23,7 @@ KM_TAG=kernel-test
 . "$(dirname "$0")/lib.sh"
 
 filter=${1:-}
+stress_args=${SKSM_STRESS_ARGS:-}
 image=$("$KM_DIR/scripts/kernel-build.sh")
 key=${image##*/bzImage-}
 headers=$KERNEL_CACHE/headers-$key/include
@@ -29,9 +35,13 @@ mkdir -p "$out"
 cflags=(-static -O2 -g -Wall -Wextra -Werror
 	-isystem "$headers" -I "$tree/tools/testing/selftests")
 
-km_say "building ksm_partition_tests"
-gcc "${cflags[@]}" -o "$out/ksm_partition_tests" \
-	"$KM_DIR/selftests/ksm_partition_tests.c" -lpthread
+if [ "$KERNEL_FLAVOR" != upstream ]; then
+	km_say "building ksm_partition_tests and ksm_partition_stress"
+	gcc "${cflags[@]}" -o "$out/ksm_partition_tests" \
+		"$KM_DIR/selftests/ksm_partition_tests.c" -lpthread
+	gcc "${cflags[@]}" -o "$out/ksm_partition_stress" \
+		"$KM_DIR/selftests/ksm_partition_stress.c" -lpthread
+fi
 
 # Upstream's KSM selftests, built from the same tree (as its Makefile does).
 mm=$tree/tools/testing/selftests/mm
@@ -51,19 +61,46 @@ rm -f "$out/ksm_tests"
 	-lrt -lpthread -lm -lnuma 2>&1 | grep -v -e getaddrinfo -e 'affinity_ip' >&2 || true
 [ -x "$out/ksm_tests" ] || km_die "building ksm_tests failed"
 
+# The modes upstream's run_vmtests.sh runs, less the timing ones (-H, -P)
+# and the NUMA ones (-N: the VM has a single node)
+upstream_tests="echo \"# upstream: ksm_functional_tests\$when\"
+./ksm_functional_tests || rc=1
+for mode in '-M -p 10' '-U' '-Z -p 10 -z 0' '-Z -p 10 -z 1'; do
+	echo \"# upstream: ksm_tests \$mode\$when\"
+	./ksm_tests \$mode || rc=1
+done"
+
+cd_out="cd $(printf '%q' "$out") && rc=0"
 if [ -n "$filter" ]; then
 	cmd="cd $(printf '%q' "$out") && ./ksm_partition_tests $(printf '%q' "$filter")"
+elif [ "$KERNEL_FLAVOR" = upstream ]; then
+	cmd="$cd_out
+when=' (unpatched kernel)'
+$upstream_tests
+exit \$rc"
 else
-	cmd="cd $(printf '%q' "$out") && rc=0
+	cmd="$cd_out
 echo '# Selective KSM: ksm_partition_tests'
 ./ksm_partition_tests || rc=1
-echo '# upstream: ksm_functional_tests'
-./ksm_functional_tests || rc=1
-# The modes upstream's run_vmtests.sh runs, less timing and NUMA ones
-for mode in '-M -p 10' '-U' '-Z -p 10 -z 0' '-Z -p 10 -z 1'; do
-	echo \"# upstream: ksm_tests \$mode\"
-	./ksm_tests \$mode || rc=1
+echo '# Selective KSM: ksm_partition_stress'
+./ksm_partition_stress $stress_args || rc=1
+when=' (idle)'
+$upstream_tests
+# Again while a partition keeps pages merged: same results, partition intact
+./ksm_partition_tests --hold >/tmp/hold.tap 2>&1 &
+holder=\$!
+i=0
+until grep -q 'holding partition' /tmp/hold.tap || [ \$i -ge 600 ]; do
+	kill -0 \$holder 2>/dev/null || break
+	sleep 0.1
+	i=\$((i + 1))
 done
+when=' (a partition merged meanwhile)'
+$upstream_tests
+kill -TERM \$holder
+wait \$holder || rc=1
+echo '# Selective KSM: a partition held across the upstream tests'
+cat /tmp/hold.tap
 exit \$rc"
 fi
 

@@ -2196,6 +2196,49 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* A partition held while upstream's KSM tests run                      */
+
+#define HELD_PAGES	256
+
+/*
+ * --hold: merge two processes into a partition, say so on stdout, and keep
+ * them merged until SIGTERM; then check that nothing disturbed them. The
+ * test script runs upstream's KSM tests meanwhile, which must pass as on
+ * an idle kernel and leave the partition alone.
+ */
+static bool hold_partition(void)
+{
+	const char *p = "sk-held";
+	struct target a = { 0 }, b = { 0 };
+	bool ok = false;
+	sigset_t set;
+	int fd = -1, sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	CHECK(twins_start(&a, &b, HELD_PAGES, 4000, 0), "start");
+	fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT | KSM_EXCL, 0600);
+	CHECK(fd >= 0, "create %s: %s", p, strerror(-fd));
+	CHECK_ERR(fd_merge_all(fd, &a), 0);
+	CHECK_ERR(fd_merge_all(fd, &b), HELD_PAGES);
+	CHECK_COUNTERS(p, HELD_PAGES, HELD_PAGES, 0, 2);
+	ksft_print_msg("holding partition %s: %d pages merged\n", p, HELD_PAGES);
+	CHECK(!sigwait(&set, &sig), "sigwait");
+	CHECK_COUNTERS(p, HELD_PAGES, HELD_PAGES, 0, 2);
+	CHECK(frames_shared(&a, &b, 0, HELD_PAGES, true), "still merged");
+	CHECK(!target_do(&a, OP_CHECK, 7, 4007), "content");
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	if (fd >= 0)
+		close(fd);
+	sys_ksm_unlink(p);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
 
 static const struct {
 	const char *name;
@@ -2254,6 +2297,12 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ksft_print_header();
+	if (argc > 1 && !strcmp(argv[1], "--hold")) {
+		ksft_set_plan(1);
+		ksft_test_result(hold_partition(),
+				 "a partition held across upstream's KSM tests stays merged\n");
+		ksft_finished();
+	}
 	ksft_set_plan(n);
 	if (geteuid())
 		ksft_exit_fail_msg("must run as root (pagemap PFNs, sysfs)\n");

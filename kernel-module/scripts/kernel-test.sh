@@ -8,6 +8,7 @@
 # uapi headers and the kselftest.h of the tree:
 #   selftests/ksm_partition_tests.c   one behaviour per test
 #   selftests/ksm_partition_stress.c  fuzz, races, a killed large merge
+#   (each linked with selftests/ksm_partition_lib.c, their shared helpers)
 #   upstream's ksm_functional_tests and ksm_tests, from the same tree
 # and runs them as root in the VM (scripts/vm-run.sh): ours, then
 # upstream's twice, idle and while another process keeps a partition
@@ -23,7 +24,10 @@ KM_TAG=kernel-test
 . "$(dirname "$0")/lib.sh"
 
 filter=${1:-}
+# KASAN and lockdep make the debug kernel some ten times slower: its large
+# range is a quarter of the VM's memory instead of 60%
 stress_args=${SKSM_STRESS_ARGS:-}
+[ "$KERNEL_FLAVOR" != debug ] || stress_args=${SKSM_STRESS_ARGS:--m 25}
 image=$("$KM_DIR/scripts/kernel-build.sh")
 key=${image##*/bzImage-}
 headers=$KERNEL_CACHE/headers-$key/include
@@ -38,9 +42,11 @@ cflags=(-static -O2 -g -Wall -Wextra -Werror
 if [ "$KERNEL_FLAVOR" != upstream ]; then
 	km_say "building ksm_partition_tests and ksm_partition_stress"
 	gcc "${cflags[@]}" -o "$out/ksm_partition_tests" \
-		"$KM_DIR/selftests/ksm_partition_tests.c" -lpthread
+		"$KM_DIR/selftests/ksm_partition_tests.c" \
+		"$KM_DIR/selftests/ksm_partition_lib.c" -lpthread
 	gcc "${cflags[@]}" -o "$out/ksm_partition_stress" \
-		"$KM_DIR/selftests/ksm_partition_stress.c" -lpthread
+		"$KM_DIR/selftests/ksm_partition_stress.c" \
+		"$KM_DIR/selftests/ksm_partition_lib.c" -lpthread
 fi
 
 # Upstream's KSM selftests, built from the same tree (as its Makefile does).

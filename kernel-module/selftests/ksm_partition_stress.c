@@ -50,7 +50,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,23 +57,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/ksm.h>
 
 #include "kselftest.h"
+#include "ksm_partition_lib.h"
 
-#ifndef PR_SET_MEMORY_MERGE
-#define PR_SET_MEMORY_MERGE 67
-#endif
-
-#define PAGE		4096UL
-#define THP_SIZE	(2UL << 20)
-#define CONTROL		KSM_SYSFS_DIR "/control"
-#define PARTITIONS	KSM_SYSFS_DIR "/partition"
 #define USER_TOP	0x7ffffffff000UL	/* TASK_SIZE_MAX on x86-64 */
 #define NERRNO		134			/* errnos counted one by one */
 
@@ -143,13 +133,6 @@ static void rng_init(struct rng *r, uint64_t stream)
 	rnd(r);
 }
 
-static const char *errname(int e)
-{
-	const char *s = e ? strerrorname_np(e) : "ok";
-
-	return s ? s : "E?";
-}
-
 static bool documented_errno(int e)
 {
 	switch (e) {
@@ -216,168 +199,7 @@ static const char *escape(const char *buf, size_t len, char *out, size_t size)
 }
 
 /* ------------------------------------------------------------------ */
-/* Page contents                                                        */
-
-static void fill_page(void *p, uint64_t v)
-{
-	uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < PAGE / sizeof(*w); i++)
-		w[i] = v * 1000003ULL + i + 1;
-}
-
-static bool page_holds(const void *p, uint64_t v)
-{
-	const uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < PAGE / sizeof(*w); i++)
-		if (w[i] != v * 1000003ULL + i + 1)
-			return false;
-	return true;
-}
-
-/* ------------------------------------------------------------------ */
-/* sysfs and syscalls                                                   */
-
-/* Write raw bytes to a file: 0 or -errno */
-static int write_raw(const char *path, const void *buf, size_t len)
-{
-	ssize_t n;
-	int fd, err = 0;
-
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, buf, len);
-	if (n < 0)
-		err = -errno;
-	else if ((size_t)n != len)
-		err = -EIO;
-	close(fd);
-	return err;
-}
-
-static int sysfs_write(const char *path, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return write_raw(path, buf, strlen(buf));
-}
-
-/* A counter file's value, -1 if it cannot be read or parsed */
-static long read_counter(const char *path)
-{
-	char buf[64] = "", *end;
-	unsigned long v;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	errno = 0;
-	v = strtoul(buf, &end, 10);
-	if (errno || end == buf || *end != '\n' || v > LONG_MAX)
-		return -1;
-	return v;
-}
-
-static int part_add(const char *name)
-{
-	return sysfs_write(CONTROL "/add_partition", "%s\n", name);
-}
-
-static int part_remove(const char *name)
-{
-	return sysfs_write(CONTROL "/remove_partition", "%s", name);
-}
-
-static bool part_exists(const char *name)
-{
-	char path[256];
-	struct stat st;
-
-	snprintf(path, sizeof(path), PARTITIONS "/%s", name);
-	return stat(path, &st) == 0;
-}
-
-static int part_range(const char *name, const char *file, pid_t pid,
-		      unsigned long start, unsigned long end)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), PARTITIONS "/%s/%s", name, file);
-	return sysfs_write(path, "%d 0x%lx 0x%lx\n", pid, start, end);
-}
-
-static long counter(const char *name, const char *file)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), PARTITIONS "/%s/%s", name, file);
-	return read_counter(path);
-}
-
-struct counters {
-	long shared, sharing, unshared, scanned, procs;
-};
-
-static struct counters counters_of(const char *name)
-{
-	struct counters c = {
-		counter(name, "pages_shared"), counter(name, "pages_sharing"),
-		counter(name, "pages_unshared"), counter(name, "pages_scanned"),
-		counter(name, "merged_processes"),
-	};
-
-	return c;
-}
-
-static bool counters_are(const char *name, long shared, long sharing,
-			 long unshared, long procs)
-{
-	struct counters c = counters_of(name);
-
-	if (c.shared == shared && c.sharing == sharing &&
-	    c.unshared == unshared && c.procs == procs)
-		return true;
-	ksft_print_msg("%s: shared %ld sharing %ld unshared %ld procs %ld, expected %ld %ld %ld %ld\n",
-		       name, c.shared, c.sharing, c.unshared, c.procs, shared,
-		       sharing, unshared, procs);
-	return false;
-}
-
-/* The partition named on the "ksm_partition" line of /proc/PID/ksm_stat */
-static bool ksm_stat_partition(pid_t pid, char *name, size_t size)
-{
-	char path[64], line[128];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "ksm_partition ", 14))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		snprintf(name, size, "%s", line + 14);
-		found = true;
-	}
-	fclose(f);
-	return found;
-}
+/* Partitions and syscalls                                              */
 
 static bool unbound(pid_t pid)
 {
@@ -389,60 +211,16 @@ static bool unbound(pid_t pid)
 	return false;
 }
 
-/* The new syscalls: return value, or -1 with errno */
-static long ksm_open(const char *name, unsigned int flags, unsigned int mode)
-{
-	return syscall(__NR_ksm_open, name, flags, mode);
-}
-
-static long ksm_unlink(const char *name)
-{
-	return syscall(__NR_ksm_unlink, name);
-}
-
-static long ksm_merge(int fd, int pidfd, unsigned long addr, unsigned long len,
-		      unsigned int flags)
-{
-	return syscall(__NR_ksm_merge, fd, pidfd, addr, len, flags);
-}
-
-static long ksm_unmerge(int fd, int pidfd, unsigned long addr,
-			unsigned long len, unsigned int flags)
-{
-	return syscall(__NR_ksm_unmerge, fd, pidfd, addr, len, flags);
-}
-
-static int pidfd_open(pid_t pid)
-{
-	return syscall(__NR_pidfd_open, pid, 0);
-}
-
-/* 0 or errno of a syscall's result */
+/*
+ * 0, or the errno of a failed sys_*() call (EIO, which no call documents,
+ * for a result that is no errno)
+ */
 static int sys_err(long ret)
 {
-	return ret < 0 ? errno : 0;
+	if (ret >= 0)
+		return 0;
+	return ret >= -MAX_ERRNO ? -ret : EIO;
 }
-
-/* ------------------------------------------------------------------ */
-/* Assertions                                                           */
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		ksft_print_msg("%s:%d: %s: ", __func__, __LINE__, #cond); \
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-		goto out;						\
-	}								\
-} while (0)
-
-#define CHECK_ERR(expr, want) do {					\
-	int __e = (expr);						\
-	CHECK(__e == (want), "%s returned %d (%s), expected %d (%s)",	\
-	      #expr, __e, errname(-__e), (want), errname(-(want)));	\
-} while (0)
-
-#define CHECK_COUNTERS(name, s, g, u, p) \
-	CHECK(counters_are(name, s, g, u, p), "counters of %s", name)
 
 /* ------------------------------------------------------------------ */
 /* Target processes                                                     */
@@ -535,7 +313,7 @@ static bool proc_start(struct proc *p, size_t npages, uint64_t base,
 		return false;
 	}
 	close(ready[0]);
-	p->pidfd = pidfd_open(p->pid);
+	p->pidfd = sys_pidfd_open(p->pid);
 	return true;
 }
 
@@ -573,11 +351,11 @@ static int range_op(const char *name, int fd, bool merge, const struct proc *p,
 		return -part_range(name, merge ? "merge" : "unmerge", p->pid,
 				   s, e);
 	if (merge)
-		r = ksm_merge(fd, p->pidfd, s, e - s, 0);
+		r = sys_ksm_merge(fd, p->pidfd, s, e - s, 0);
 	else
-		r = ksm_unmerge(fd, p->pidfd, s, e - s, 0);
+		r = sys_ksm_unmerge(fd, p->pidfd, s, e - s, 0);
 	if (r < 0)
-		return errno;
+		return sys_err(r);
 	/* ksm_merge returns the pages it merged, ksm_unmerge 0 */
 	if (merge ? r > (long)(to - from) : r != 0)
 		return EIO;
@@ -1377,7 +1155,7 @@ static void fz_syscall_op(struct fuzz *f)
 		if (chance(r, 3))
 			mode = rnd(r);
 		name = fz_sys_name(f, buf, sizeof(buf));
-		ret = ksm_open(name, flags, mode);
+		ret = sys_ksm_open(name, flags, mode);
 		err = sys_err(ret);
 		snprintf(what, sizeof(what), "flags %#x mode %#o", flags, mode);
 		if (ret >= 0) {
@@ -1394,7 +1172,7 @@ static void fz_syscall_op(struct fuzz *f)
 	}
 	if (k < 25) {
 		name = fz_sys_name(f, buf, sizeof(buf));
-		ret = ksm_unlink(name);
+		ret = sys_ksm_unlink(name);
 		err = sys_err(ret);
 		fz_result(f, FZ_UNLINK, err, ret == 0 || documented_errno(err),
 			  "", 0, "");
@@ -1428,9 +1206,9 @@ static void fz_syscall_op(struct fuzz *f)
 		if (chance(r, 8))
 			flags = chance(r, 50) ? 1U << below(r, 32) : rnd(r);
 		if (merge)
-			ret = ksm_merge(fd, pidfd, s, len, flags);
+			ret = sys_ksm_merge(fd, pidfd, s, len, flags);
 		else
-			ret = ksm_unmerge(fd, pidfd, s, len, flags);
+			ret = sys_ksm_unmerge(fd, pidfd, s, len, flags);
 		err = sys_err(ret);
 		snprintf(what, sizeof(what), "fd %d pidfd %d %#lx+%#lx flags %#x",
 			 fd, pidfd, s, len, flags);
@@ -1446,7 +1224,7 @@ static void fz_syscall_op(struct fuzz *f)
 			return;
 		}
 		fz_result(f, merge ? FZ_SMERGE : FZ_SUNMERGE, err,
-			  ret == -1 && documented_errno(err), "", 0, what);
+			  documented_errno(err), "", 0, what);
 		return;
 	}
 	/* Close an fd, or duplicate one */
@@ -1575,7 +1353,7 @@ static bool test_fuzz(void)
 	/* The fuzzer itself, with a small area of its own */
 	self = &f->c[FZ_SELF];
 	self->p.pid = getpid();
-	self->p.pidfd = pidfd_open(getpid());
+	self->p.pidfd = sys_pidfd_open(getpid());
 	self->p.npages = 16;
 	self->p.base = 10;
 	self->p.dup = 4;
@@ -1664,11 +1442,71 @@ static bool deadline_passed(double deadline)
 /* An fd of partition @name for ksm_merge (root may open any for writing) */
 static int part_fd(const char *name)
 {
-	long fd = ksm_open(name, O_RDWR | KSM_SYNC, 0);
+	int fd = sys_ksm_open(name, O_RDWR | KSM_SYNC, 0);
 
 	if (fd < 0)
-		ksft_print_msg("ksm_open(%s): %s\n", name, strerror(errno));
+		ksft_print_msg("ksm_open(%s): %s\n", name, strerror(-fd));
 	return fd;
+}
+
+/* Tell a target's loop to @stop; whether it is @done within 60 s */
+static bool target_stopped(volatile int *stop, volatile int *done)
+{
+	int i;
+
+	*stop = 1;
+	for (i = 0; i < 6000 && !*done; i++)
+		usleep(10000);
+	return *done;
+}
+
+/*
+ * The start of a race against the KSM pages of a @peer: partition @name,
+ * and the peer, @npages pages from @base (repeating every @dup), merged
+ * into it. Returns whether all went well.
+ */
+static bool race_start(const char *name, struct proc *peer, size_t npages,
+		       uint64_t base, size_t dup)
+{
+	bool ok = false;
+
+	CHECK_ERR(part_add(name), 0);
+	CHECK(proc_start(peer, npages, base, dup, 0, NULL, NULL), "start");
+	CHECK_ERR(merge_all(name, peer), 0);
+	ok = true;
+out:
+	return ok;
+}
+
+/*
+ * The end of a race against the KSM pages of a @peer: its exit must leave
+ * partition @name empty; then the last file of it (*@fd, closed and set to
+ * -1) and its name go. Returns whether all did.
+ */
+static bool race_end(const char *name, struct proc *peer, int *fd)
+{
+	bool ok = false;
+
+	proc_stop(peer);
+	CHECK_COUNTERS(name, 0, 0, 0, 0);
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	CHECK_ERR(part_remove(name), 0);
+	ok = true;
+out:
+	return ok;
+}
+
+/* What a race left: @fd, the target @t, the @peer, partition @name */
+static void race_cleanup(const char *name, int fd, struct proc *t,
+			 struct proc *peer)
+{
+	if (fd >= 0)
+		close(fd);
+	proc_stop(t);
+	proc_stop(peer);
+	part_remove(name);
 }
 
 /* -- merge vs target exit ------------------------------------------ */
@@ -1718,10 +1556,8 @@ static bool test_race_exit(void)
 
 	rng_init(&r, 3);
 	c.pidfd = -1;
-	CHECK_ERR(part_add(p), 0);
 	/* 16 KSM pages of the peer, which the targets' pages join */
-	CHECK(proc_start(&peer, 128, 1000, 16, 0, NULL, NULL), "start");
-	CHECK_ERR(merge_all(p, &peer), 0);
+	CHECK(race_start(p, &peer, 128, 1000, 16), "before the race");
 	CHECK_COUNTERS(p, 16, 112, 0, 1);
 	fd = part_fd(p);
 	CHECK(fd >= 0, "ksm_open of %s", p);
@@ -1768,19 +1604,10 @@ static bool test_race_exit(void)
 	ksft_print_msg("race exit: %lu merges completed before the end\n",
 		       merges);
 	hist_print("race exit: merges", &h);
-	proc_stop(&peer);
-	CHECK_COUNTERS(p, 0, 0, 0, 0);
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	CHECK_ERR(part_remove(p), 0);
+	CHECK(race_end(p, &peer, &fd), "after the race");
 	ok = true;
 out:
-	if (fd >= 0)
-		close(fd);
-	proc_stop(&c);
-	proc_stop(&peer);
-	part_remove(p);
+	race_cleanup(p, fd, &c, &peer);
 	return ok;
 }
 
@@ -1961,9 +1788,9 @@ static bool test_race_fd(void)
 		bool started = true;
 		long fd, dup;
 
-		fd = ksm_open(p, KSM_CREAT | KSM_EXCL | O_RDWR | KSM_SYNC,
-			      0600);
-		CHECK(fd >= 0, "ksm_open: %s", strerror(errno));
+		fd = sys_ksm_open(p, KSM_CREAT | KSM_EXCL | O_RDWR | KSM_SYNC,
+				  0600);
+		CHECK(fd >= 0, "ksm_open: %s", strerror(-fd));
 		dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		CHECK(dup >= 0, "dup");
 		stop = 0;
@@ -1984,9 +1811,9 @@ static bool test_race_fd(void)
 		if (mode == 1) {	/* closed first, then unlinked */
 			close(fd);
 			close(dup);
-			unlinked = ksm_unlink(p) ? errno : 0;
+			unlinked = sys_err(sys_ksm_unlink(p));
 		} else {
-			unlinked = ksm_unlink(p) ? errno : 0;
+			unlinked = sys_err(sys_ksm_unlink(p));
 			usleep(below(&r, 2000));
 			close(fd);
 			if (mode == 0)
@@ -2007,8 +1834,7 @@ static bool test_race_fd(void)
 		CHECK(started, "threads");
 		/* Unlinked and closed: gone, its processes unbound */
 		CHECK(!part_exists(p), "%s still in sysfs", p);
-		CHECK(ksm_open(p, O_RDWR | KSM_SYNC, 0) < 0 && errno == ENOENT,
-		      "ksm_open of the unlinked name: %s", strerror(errno));
+		CHECK_ERR(sys_ksm_open(p, O_RDWR | KSM_SYNC, 0), -ENOENT);
 		for (i = 0; i < RM_PROCS; i++)
 			CHECK(unbound(procs[i].pid), "bound after the last close");
 		cycles[mode]++;
@@ -2021,7 +1847,7 @@ static bool test_race_fd(void)
 out:
 	for (i = 0; i < RM_PROCS; i++)
 		proc_stop(&procs[i]);
-	ksm_unlink(p);
+	sys_ksm_unlink(p);
 	return ok;
 }
 
@@ -2206,9 +2032,7 @@ static bool test_race_vma(void)
 	sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(sh != MAP_FAILED, "mmap");
-	CHECK_ERR(part_add(p), 0);
-	CHECK(proc_start(&peer, VMA_PAGES, 4000, 16, 0, NULL, NULL), "start");
-	CHECK_ERR(merge_all(p, &peer), 0);
+	CHECK(race_start(p, &peer, VMA_PAGES, 4000, 16), "before the race");
 	CHECK_COUNTERS(p, 16, VMA_PAGES - 16, 0, 1);
 	CHECK(proc_start(&t, VMA_PAGES, 4000, 16, 0, vma_body, sh), "start");
 	fd = part_fd(p);
@@ -2240,10 +2064,7 @@ static bool test_race_vma(void)
 		if (err && err != ENOMEM)
 			bad++;
 	}
-	sh->stop = 1;
-	for (i = 0; i < 6000 && !sh->done; i++)
-		usleep(10000);
-	CHECK(sh->done, "the target does not stop");
+	CHECK(target_stopped(&sh->stop, &sh->done), "the target does not stop");
 	for (i = 0; i < VMA_OPS; i++)
 		ksft_print_msg("race vma: target did %lu %s, %lu with bad data after\n",
 			       sh->ops[i], vma_ops[i], sh->bad_ops[i]);
@@ -2268,19 +2089,10 @@ static bool test_race_vma(void)
 	/* The target leaves: only the peer's entries are left */
 	proc_stop(&t);
 	CHECK_COUNTERS(p, 16, VMA_PAGES - 16, 0, 1);
-	proc_stop(&peer);
-	CHECK_COUNTERS(p, 0, 0, 0, 0);
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	CHECK_ERR(part_remove(p), 0);
+	CHECK(race_end(p, &peer, &fd), "after the race");
 	ok = true;
 out:
-	if (fd >= 0)
-		close(fd);
-	proc_stop(&t);
-	proc_stop(&peer);
-	part_remove(p);
+	race_cleanup(p, fd, &t, &peer);
 	if (sh != MAP_FAILED)
 		munmap(sh, PAGE);
 	return ok;
@@ -2338,36 +2150,6 @@ static void *iso_merger(void *arg)
 			w->first_bad = err;
 	}
 	return NULL;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* PFNs of @n pages from @addr of a process (0: not present), one read */
-static bool pfns_of(pid_t pid, unsigned long addr, size_t n, uint64_t *pfns)
-{
-	char path[64];
-	ssize_t len = n * sizeof(*pfns);
-	size_t i;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	if (pread(fd, pfns, len, (addr / PAGE) * sizeof(*pfns)) != len) {
-		close(fd);
-		return false;
-	}
-	close(fd);
-	for (i = 0; i < n; i++)
-		pfns[i] = pfns[i] & (1ULL << 63) ?
-			  pfns[i] & ((1ULL << 55) - 1) : 0;
-	return true;
 }
 
 /*
@@ -2657,7 +2439,7 @@ static bool test_race_writer(void)
 	struct hist h = { 0 };
 	unsigned long bad = 0;
 	double deadline;
-	int fd = -1, i;
+	int fd = -1;
 	struct rng r;
 	bool ok = false;
 
@@ -2666,10 +2448,8 @@ static bool test_race_writer(void)
 	sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(sh != MAP_FAILED, "mmap");
-	CHECK_ERR(part_add(p), 0);
 	/* A peer holding the 3 values: stable tree hits */
-	CHECK(proc_start(&peer, 3, 0, 0, 0, NULL, NULL), "start");
-	CHECK_ERR(merge_all(p, &peer), 0);
+	CHECK(race_start(p, &peer, 3, 0, 0), "before the race");
 	/* Pages 0, 1, 2, ...: the values the writers start with */
 	CHECK(proc_start(&t, WR_PAGES, 0, 3, 0, wr_body, sh), "start");
 	fd = part_fd(p);
@@ -2694,10 +2474,7 @@ static bool test_race_writer(void)
 		else if (k < 85)
 			merged++;
 	}
-	sh->stop = 1;
-	for (i = 0; i < 6000 && !sh->done; i++)
-		usleep(10000);
-	CHECK(sh->done, "the writers do not stop");
+	CHECK(target_stopped(&sh->stop, &sh->done), "the writers do not stop");
 	ksft_print_msg("race writer: %lu writes, %lu merges; %lu times a page did not hold the last value written, %lu pages at the end\n",
 		       sh->writes, merged, sh->bad, sh->bad_final);
 	hist_print("race writer: merges and unmerges", &h);
@@ -2711,19 +2488,10 @@ static bool test_race_writer(void)
 	      counter(p, "pages_sharing") == 0 &&
 	      counter(p, "merged_processes") == 1,
 	      "counters after the writer's exit");
-	proc_stop(&peer);
-	CHECK_COUNTERS(p, 0, 0, 0, 0);
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	CHECK_ERR(part_remove(p), 0);
+	CHECK(race_end(p, &peer, &fd), "after the race");
 	ok = true;
 out:
-	if (fd >= 0)
-		close(fd);
-	proc_stop(&t);
-	proc_stop(&peer);
-	part_remove(p);
+	race_cleanup(p, fd, &t, &peer);
 	if (sh != MAP_FAILED)
 		munmap(sh, PAGE);
 	return ok;
@@ -2799,7 +2567,7 @@ static bool test_large_kill(void)
 			pause();
 	}
 	munmap(t.mem, n * PAGE);
-	t.pidfd = pidfd_open(t.pid);
+	t.pidfd = sys_pidfd_open(t.pid);
 	CHECK(read(ready[0], &c, 1) == 1, "the target did not fill its area");
 	fill = now() - t0;
 	ksft_print_msg("large: %zu MiB (%u%% of MemAvailable %lu MiB) filled in %.1f s\n",
@@ -2963,16 +2731,12 @@ int main(int argc, char **argv)
 	signal(SIGALRM, watchdog);
 	ksft_print_header();
 	ksft_set_plan(n);
-	if (geteuid())
-		ksft_exit_fail_msg("must run as root (pagemap PFNs, sysfs)\n");
-	if (access(CONTROL "/add_partition", W_OK))
-		ksft_exit_fail_msg("no %s: kernel without CONFIG_SELECTIVE_KSM?\n",
-				   CONTROL);
+	require_partitions();
 	ksft_print_msg("seed %#llx (-r to replay); -i %lu -s %u -m %u -k %.1f\n",
 		       (unsigned long long)opts.seed, opts.fuzz_ops,
 		       opts.race_secs, opts.large_pct, opts.kill_limit);
 	/* A NULL name: EFAULT with the syscalls, ENOSYS without */
-	if (ksm_open(NULL, 0, 0) < 0 && errno == ENOSYS)
+	if (sys_ksm_open(NULL, 0, 0) == -ENOSYS)
 		ksft_exit_fail_msg("kernel without the ksm_* syscalls (ENOSYS)\n");
 
 	for (i = 0; i < n; i++) {

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,38 +29,7 @@
 #include <linux/ksm.h>
 
 #include "kselftest.h"
-
-#ifndef PR_SET_MEMORY_MERGE
-#define PR_SET_MEMORY_MERGE 67
-#endif
-
-#define PAGE		4096UL
-#define THP_SIZE	(2UL << 20)
-#define CONTROL		KSM_SYSFS_DIR "/control"
-#define PARTITIONS	KSM_SYSFS_DIR "/partition"
-
-/* ------------------------------------------------------------------ */
-/* Page contents                                                        */
-
-static void fill_page(void *p, uint64_t v)
-{
-	uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < PAGE / sizeof(*w); i++)
-		w[i] = v * 1000003ULL + i + 1;
-}
-
-static bool page_holds(const void *p, uint64_t v)
-{
-	const uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < PAGE / sizeof(*w); i++)
-		if (w[i] != v * 1000003ULL + i + 1)
-			return false;
-	return true;
-}
+#include "ksm_partition_lib.h"
 
 /* ------------------------------------------------------------------ */
 /* Target processes                                                     */
@@ -241,23 +209,12 @@ static unsigned long addr_of(struct target *t, size_t page)
 	return (unsigned long)t->mem + page * PAGE;
 }
 
-/* PFN of a page of a target, 0 if not present */
+/* PFN of a page of a process, 0 if not present */
 static uint64_t pfn_of(pid_t pid, unsigned long addr)
 {
-	char path[64];
-	uint64_t e = 0;
-	int fd;
+	uint64_t pfn;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &e, sizeof(e), (addr / PAGE) * sizeof(e)) != sizeof(e))
-		e = 0;
-	close(fd);
-	if (!(e & (1ULL << 63)))
-		return 0;
-	return e & ((1ULL << 55) - 1);
+	return pfns_of(pid, addr, 1, &pfn) ? pfn : 0;
 }
 
 static uint64_t pfn_at(struct target *t, size_t page)
@@ -267,55 +224,6 @@ static uint64_t pfn_at(struct target *t, size_t page)
 
 /* ------------------------------------------------------------------ */
 /* sysfs                                                                */
-
-/* Write a string to a file: 0 or -errno */
-static int sysfs_write(const char *path, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	ssize_t n;
-	int fd, err = 0;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, buf, strlen(buf));
-	if (n < 0)
-		err = -errno;
-	else if ((size_t)n != strlen(buf))
-		err = -EIO;
-	close(fd);
-	return err;
-}
-
-static long sysfs_read_long(const char *path)
-{
-	char buf[64] = "";
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	return strtol(buf, NULL, 10);
-}
-
-static int part_add(const char *name)
-{
-	return sysfs_write(CONTROL "/add_partition", "%s\n", name);
-}
-
-static int part_remove(const char *name)
-{
-	return sysfs_write(CONTROL "/remove_partition", "%s", name);
-}
 
 static int part_file_write(const char *name, const char *file, const char *fmt, ...)
 {
@@ -332,7 +240,7 @@ static int part_file_write(const char *name, const char *file, const char *fmt, 
 static int part_merge(const char *name, pid_t pid, unsigned long start,
 		      unsigned long end)
 {
-	return part_file_write(name, "merge", "%d 0x%lx 0x%lx\n", pid, start, end);
+	return part_range(name, "merge", pid, start, end);
 }
 
 static int part_unmerge(const char *name, pid_t pid, unsigned long start,
@@ -351,59 +259,8 @@ static int unmerge_all(const char *name, struct target *t)
 	return part_unmerge(name, t->pid, addr_of(t, 0), addr_of(t, 0) + t->len);
 }
 
-static long counter(const char *name, const char *file)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), PARTITIONS "/%s/%s", name, file);
-	return sysfs_read_long(path);
-}
-
-static bool part_exists(const char *name)
-{
-	char path[256];
-	struct stat st;
-
-	snprintf(path, sizeof(path), PARTITIONS "/%s", name);
-	return stat(path, &st) == 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Assertions                                                           */
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		ksft_print_msg("%s:%d: %s: ", __func__, __LINE__, #cond); \
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-		goto out;						\
-	}								\
-} while (0)
-
-#define CHECK_ERR(expr, want) do {					\
-	int __e = (expr);						\
-	CHECK(__e == (want), "%s returned %d (%s), expected %d (%s)",	\
-	      #expr, __e, strerror(-__e), (want), strerror(-(want)));	\
-} while (0)
-
-/* Exact counters of a partition */
-static bool counters_are(const char *name, long shared, long sharing,
-			 long unshared, long procs)
-{
-	long s = counter(name, "pages_shared");
-	long g = counter(name, "pages_sharing");
-	long u = counter(name, "pages_unshared");
-	long p = counter(name, "merged_processes");
-
-	if (s == shared && g == sharing && u == unshared && p == procs)
-		return true;
-	ksft_print_msg("%s: shared %ld sharing %ld unshared %ld procs %ld, expected %ld %ld %ld %ld\n",
-		       name, s, g, u, p, shared, sharing, unshared, procs);
-	return false;
-}
-
-#define CHECK_COUNTERS(name, s, g, u, p) \
-	CHECK(counters_are(name, s, g, u, p), "counters of %s", name)
 
 /* Pages [from, to) of a and b share frames (or not) */
 static bool frames_shared(struct target *a, struct target *b, size_t from,
@@ -676,28 +533,6 @@ out:
 	target_stop(&a);
 	part_remove(p);
 	return ok;
-}
-
-/* The partition named on the "ksm_partition" line of /proc/PID/ksm_stat */
-static bool ksm_stat_partition(pid_t pid, char *name, size_t size)
-{
-	char path[64], line[128];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "ksm_partition ", 14))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		snprintf(name, size, "%s", line + 14);
-		found = true;
-	}
-	fclose(f);
-	return found;
 }
 
 /* /proc/PID/ksm_stat names the partition a process is bound to */
@@ -1211,20 +1046,13 @@ out:
 	return ok;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* More sharers than max_page_sharing: the partition's stable node chains */
 static bool test_chains(void)
 {
 	const char *p = "sk-chain";
 	struct target a = { 0 }, b = { 0 };
 	size_t n = 700, i, frames = 1;
-	long limit = sysfs_read_long(KSM_SYSFS_DIR "/max_page_sharing");
+	long limit = read_counter(KSM_SYSFS_DIR "/max_page_sharing");
 	uint64_t *pfns = calloc(2 * n, sizeof(*pfns));
 	bool ok = false;
 	long s, g, u;
@@ -1493,47 +1321,14 @@ out:
 #define USER_B	1001
 #define RW_SYNC	(O_RDWR | KSM_SYNC)
 
-static int sys_ksm_open(const char *name, unsigned int flags, mode_t mode)
-{
-	long r = syscall(__NR_ksm_open, name, flags, mode);
-
-	return r < 0 ? -errno : (int)r;
-}
-
-static int sys_ksm_unlink(const char *name)
-{
-	return syscall(__NR_ksm_unlink, name) ? -errno : 0;
-}
-
-static long sys_ksm_merge(int fd, int pidfd, unsigned long addr,
-			  unsigned long len, unsigned int flags)
-{
-	long r = syscall(__NR_ksm_merge, fd, pidfd, addr, len, flags);
-
-	return r < 0 ? -errno : r;
-}
-
-static long sys_ksm_unmerge(int fd, int pidfd, unsigned long addr,
-			    unsigned long len, unsigned int flags)
-{
-	long r = syscall(__NR_ksm_unmerge, fd, pidfd, addr, len, flags);
-
-	return r < 0 ? -errno : r;
-}
-
-static int pidfd_of(pid_t pid)
-{
-	return syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* ksm_merge() of a target's whole area */
+/* ksm_merge() of a target's whole area: pages merged, or -errno */
 static long fd_merge_all(int fd, struct target *t)
 {
-	int pidfd = pidfd_of(t->pid);
+	int pidfd = sys_pidfd_open(t->pid);
 	long r;
 
 	if (pidfd < 0)
-		return -errno;
+		return pidfd;
 	r = sys_ksm_merge(fd, pidfd, addr_of(t, 0), t->len, 0);
 	close(pidfd);
 	return r;
@@ -1694,7 +1489,7 @@ static bool test_sys_merge(void)
 	CHECK(frames_shared(&a, &b, 3, 4, false), "written page copied");
 	/* Unmerge returns 0 and unshares */
 	{
-		int pidfd = pidfd_of(b.pid);
+		int pidfd = sys_pidfd_open(b.pid);
 
 		CHECK(pidfd >= 0, "pidfd");
 		CHECK_ERR(sys_ksm_unmerge(fp, pidfd, addr_of(&b, 0), b.len, 0), 0);
@@ -1854,7 +1649,7 @@ static bool test_sys_bad_input(void)
 
 	fd = sys_ksm_open(p, RW_SYNC | KSM_CREAT, 0600);
 	ro = sys_ksm_open(p, O_RDONLY | KSM_SYNC, 0);
-	pidfd = pidfd_of(a.pid);
+	pidfd = sys_pidfd_open(a.pid);
 	null = open("/dev/null", O_RDWR);
 	CHECK(fd >= 0 && ro >= 0 && pidfd >= 0 && null >= 0, "set-up");
 	CHECK_ERR(sys_ksm_merge(fd, pidfd, base, a.len, 1), -EINVAL);
@@ -1882,7 +1677,7 @@ static bool test_sys_bad_input(void)
 	CHECK(pid >= 0, "fork");
 	if (!pid)
 		_exit(0);
-	dead = pidfd_of(pid);
+	dead = sys_pidfd_open(pid);
 	CHECK(dead >= 0, "pidfd of the child");
 	CHECK(waitpid(pid, NULL, 0) == pid, "reap");
 	CHECK_ERR(sys_ksm_merge(fd, dead, base, a.len, 0), -ESRCH);
@@ -2011,7 +1806,7 @@ static bool user_merge_fn(void *arg)
 	CHECK_ERR(fd_merge_all(fd, u->own2), NPAGES);
 	CHECK_ERR(fd_merge_all(fd, u->root), -EPERM);
 	CHECK_ERR(fd_merge_all(fd, u->other), -EPERM);
-	pidfd = pidfd_of(u->root->pid);
+	pidfd = sys_pidfd_open(u->root->pid);
 	CHECK(pidfd >= 0, "pidfd");
 	CHECK_ERR(sys_ksm_unmerge(fd, pidfd, addr_of(u->root, 0), PAGE, 0),
 		  -EPERM);
@@ -2304,11 +2099,7 @@ int main(int argc, char **argv)
 		ksft_finished();
 	}
 	ksft_set_plan(n);
-	if (geteuid())
-		ksft_exit_fail_msg("must run as root (pagemap PFNs, sysfs)\n");
-	if (access(CONTROL "/add_partition", W_OK))
-		ksft_exit_fail_msg("no %s: kernel without CONFIG_SELECTIVE_KSM?\n",
-				   CONTROL);
+	require_partitions();
 	for (i = 0; i < n; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1])) {
 			ksft_test_result_skip("%s (not selected)\n", tests[i].name);

@@ -60,7 +60,7 @@ build: node-deps ## Compile to JavaScript in dist/ (the production layout)
 lint: host-deps node-deps ## Type-check, lint and check formatting; shellcheck the scripts
 	@echo "[lint] tsc"; npx tsc -p tsconfig.json
 	@echo "[lint] biome"; npx biome ci --colors=off .
-	@echo "[lint] shellcheck"; shellcheck -x hack/*.sh .ci/run test/e2e/kind/run.sh kernel-module/scripts/*.sh
+	@echo "[lint] shellcheck"; shellcheck -x hack/*.sh .ci/run test/suite.sh test/e2e/kind/run.sh kernel-module/scripts/*.sh
 	@echo "[lint] generated CRDs"; node crds/src/manifests/cli.ts --check crds/manifests
 	@echo "[lint] generated chart files"; node hack/chart.ts --check
 	@echo "[lint] helm lint"; helm lint --strict --kube-version 1.37.2 charts/selective-ksm
@@ -72,17 +72,32 @@ format: node-deps ## Format and fix what the linter can
 ##@ Tests
 
 .PHONY: test
-test: deps lint ## Run every test suite (what CI runs)
+test: deps lint ## Run every test suite (what CI runs); ends with "tests: N passed, N failed, N skipped"
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@rc=0; npx vitest run --project unit --project harness --project apiserver \
-		--reporter=default --reporter=json --outputFile.json=$(RESULTS)/vitest.json || rc=$$?; \
+	@for flavor in default upstream debug; do \
+		started=$$(date +%s); \
+		if SKSM_KERNEL_FLAVOR=$${flavor#default} kernel-module/scripts/kernel-build.sh >/dev/null; then \
+			touch $(RESULTS)/kernel-$$flavor.built; \
+		else echo "[test] the $$flavor kernel did not build: its suites do not run"; fi; \
+		echo "[test] kernel $$flavor: $$(($$(date +%s) - started)) s"; \
+	done
+	@suites=(vitest); \
+	test/suite.sh $(RESULTS) vitest vitest.json npx vitest run \
+		--project unit --project harness --project apiserver \
+		--reporter=default --reporter=json --outputFile.json=$(RESULTS)/vitest.json; \
 	for flavor in default upstream debug; do \
-		SKSM_KERNEL_FLAVOR=$${flavor#default} kernel-module/scripts/kernel-test.sh \
-			| tee $(RESULTS)/kernel-$$flavor.tap || rc=$$?; \
+		export SKSM_KERNEL_FLAVOR=$${flavor#default}; \
+		for suite in $$(kernel-module/scripts/kernel-test.sh --suites); do \
+			suites+=(kernel-$$flavor-$$suite); \
+			[ -e $(RESULTS)/kernel-$$flavor.built ] || continue; \
+			test/suite.sh $(RESULTS) kernel-$$flavor-$$suite kernel-$$flavor-$$suite.tap \
+				kernel-module/scripts/kernel-test.sh $$suite; \
+		done; \
 	done; \
-	npx vitest run --project e2e --reporter=default --reporter=json \
-		--outputFile.json=$(RESULTS)/e2e.json || rc=$$?; \
-	node test/summary.ts $(RESULTS) && exit $$rc
+	unset SKSM_KERNEL_FLAVOR; suites+=(e2e); \
+	test/suite.sh $(RESULTS) e2e e2e.json npx vitest run --project e2e \
+		--reporter=default --reporter=json --outputFile.json=$(RESULTS)/e2e.json; \
+	node test/summary.ts $(RESULTS) "$${suites[@]}"
 
 .PHONY: e2e
 e2e: deps ## The whole system: control plane and operator here, agent and workloads in a VM
@@ -104,9 +119,12 @@ vm-run: host-deps ## Run CMD='...' as root in a VM on the patched kernel
 	@kernel-module/scripts/vm-run.sh "$(CMD)"
 
 .PHONY: kernel-test
-kernel-test: host-deps ## Selftests, fuzz, races and upstream's KSM tests in the VM (TAP; KERNEL_FLAVOR=debug|upstream)
+kernel-test: host-deps ## Every kernel suite of KERNEL_FLAVOR in the VM, one VM each (TAP; SUITE=partition|stress|upstream|upstream-held for one)
 	@mkdir -p $(RESULTS)
-	@kernel-module/scripts/kernel-test.sh | tee $(RESULTS)/kernel-$(or $(KERNEL_FLAVOR),default).tap
+	@rc=0; for suite in $(or $(SUITE),$$(kernel-module/scripts/kernel-test.sh --suites)); do \
+		kernel-module/scripts/kernel-test.sh $$suite \
+			| tee $(RESULTS)/kernel-$(or $(KERNEL_FLAVOR),default)-$$suite.tap || rc=1; \
+	done; exit $$rc
 
 ##@ Benchmarks (print figures; not part of make test)
 

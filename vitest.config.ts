@@ -12,6 +12,7 @@ export default defineConfig({
             'operator/**/*.test.ts',
             'node-agent/**/*.test.ts',
             'test/e2e/**/*.test.ts',
+            'test/*.test.ts',
           ],
         },
       },

@@ -1,76 +1,46 @@
-// Prints the closing line of `make test`, "tests: N passed, N failed", from
-// the JSON reports the suites wrote (vitest's, and TAP counts if any).
+// Prints the closing lines of `make test`: one per suite (counts, time, and
+// why it failed), then "tests: N passed, N failed, N skipped". Reads what
+// test/suite.sh recorded in the results folder; exits non-zero unless every
+// suite finished and passed.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { argv, exit, stdout } from 'node:process';
+import { judgeTap, judgeVitest, parseRecord, type SuiteResult, summaryLines } from './suites.ts';
 
-interface VitestReport {
-  numPassedTests: number;
-  numFailedTests: number;
-  numPendingTests: number;
-  numTodoTests: number;
-}
-
-interface Counts {
-  passed: number;
-  failed: number;
-  skipped: number;
-}
-
-/**
- * Counts of a TAP stream. kselftest programs end each run with a line
- * "# Totals: pass:N fail:N ... skip:N"; where a stream has sections (a line
- * "# Selective KSM: ..." or "# upstream: ..." starts each), the last Totals
- * line of each section counts: a program that re-executes itself prints a
- * partial run of its own first. Without Totals lines, "ok"/"not ok" lines count.
- */
-function tapCounts(text: string): Counts {
-  const sections = new Map<number, Counts>();
-  const byLines = { passed: 0, failed: 0, skipped: 0 };
-  let section = 0;
-  for (const line of text.split('\n')) {
-    if (/^# (Selective KSM|upstream): /.test(line)) section++;
-    const t = /^# Totals: pass:(\d+) fail:(\d+).* skip:(\d+)/.exec(line);
-    if (t)
-      sections.set(section, { passed: Number(t[1]), failed: Number(t[2]), skipped: Number(t[3]) });
-    if (/^not ok\b/.test(line)) byLines.failed++;
-    else if (/^ok\b.*#\s*SKIP/i.test(line)) byLines.skipped++;
-    else if (/^ok\b/.test(line)) byLines.passed++;
+async function readOrUndefined(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
   }
-  if (sections.size === 0) return byLines;
-  const total = { passed: 0, failed: 0, skipped: 0 };
-  for (const c of sections.values()) {
-    total.passed += c.passed;
-    total.failed += c.failed;
-    total.skipped += c.skipped;
-  }
-  return total;
 }
 
-async function main(dir: string): Promise<number> {
-  const total: Counts = { passed: 0, failed: 0, skipped: 0 };
-  for (const file of (await readdir(dir)).sort()) {
-    const text = await readFile(join(dir, file), 'utf8');
-    let c: Counts;
-    if (file.endsWith('.json')) {
-      const r = JSON.parse(text) as VitestReport;
-      c = {
-        passed: r.numPassedTests,
-        failed: r.numFailedTests,
-        skipped: r.numPendingTests + r.numTodoTests,
-      };
-    } else if (file.endsWith('.tap')) {
-      c = tapCounts(text);
-    } else {
+async function main(dir: string, expected: string[]): Promise<number> {
+  const results: SuiteResult[] = [];
+  const recorded = (await readdir(dir)).filter((f) => f.endsWith('.suite'));
+  // Suites in the order make ran them; a suite that never recorded an end is failed
+  const names = [...expected, ...recorded.map((f) => f.slice(0, -'.suite'.length)).sort()];
+  for (const name of new Set(names)) {
+    const line = await readOrUndefined(join(dir, `${name}.suite`));
+    const rec = line === undefined ? undefined : parseRecord(name, line);
+    if (!rec) {
+      results.push({
+        name,
+        seconds: 0,
+        passed: 0,
+        failed: 1,
+        skipped: 0,
+        problems: [line === undefined ? 'did not run' : `unreadable record: ${line.trim()}`],
+      });
       continue;
     }
-    stdout.write(`  ${file}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped\n`);
-    total.passed += c.passed;
-    total.failed += c.failed;
-    total.skipped += c.skipped;
+    const report = await readOrUndefined(join(dir, rec.report));
+    results.push(rec.report.endsWith('.json') ? judgeVitest(rec, report) : judgeTap(rec, report));
   }
-  stdout.write(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
-  return total.failed === 0 && total.passed > 0 ? 0 : 1;
+  for (const line of summaryLines(results)) stdout.write(`${line}\n`);
+  const bad = results.some((r) => r.failed > 0 || r.problems.length > 0);
+  const passed = results.reduce((n, r) => n + r.passed, 0);
+  return bad || passed === 0 ? 1 : 0;
 }
 
-exit(await main(argv[2] ?? '.local/test-results'));
+exit(await main(argv[2] ?? '.local/test-results', argv.slice(3)));

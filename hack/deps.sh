@@ -104,13 +104,13 @@ deps_tools() {
 }
 
 [ $# -gt 0 ] || set -- all
+[ "$*" != all ] || set -- apt node npm tools
 for step in "$@"; do
 	case $step in
-	apt) deps_apt ;;
-	node) deps_node ;;
-	npm) deps_npm ;;
-	tools) deps_tools ;;
-	all) deps_apt; deps_node; deps_npm; deps_tools ;;
+	apt | node | npm | tools) ;;
 	*) die "unknown step '$step' (apt, node, npm, tools, all)" ;;
 	esac
+	started=$(date +%s)
+	"deps_$step"
+	say "$step: $(($(date +%s) - started)) s"
 done

@@ -494,6 +494,9 @@ struct fuzz {
 	int devnull, pipefd[2];
 	struct fz_shared *sh;
 	struct hist h[FZ_NOPS];
+	unsigned long op;		/* the operation being done */
+	unsigned long classes;		/* (kind, outcome) pairs seen */
+	unsigned long last_new;		/* operation that saw the newest */
 	unsigned long bad_sysfs, bad_sys, logged;
 	char names[FZ_NAMES][16];
 };
@@ -910,6 +913,11 @@ static void fz_result(struct fuzz *f, enum fz_op op, int err, bool ok,
 	char esc[512];
 
 	hist_add(&f->h[op], err);
+	/* Coverage: when each kind of operation first had each outcome */
+	if (f->h[op].n[err >= 0 && err < NERRNO ? err : NERRNO] == 1) {
+		f->classes++;
+		f->last_new = f->op;
+	}
 	if (ok)
 		return;
 	if (op >= FZ_OPEN)
@@ -1367,6 +1375,7 @@ static bool test_fuzz(void)
 	self->nmaps = read_maps(getpid(), self->maps, FZ_MAPS);
 
 	for (op = 0; op < opts.fuzz_ops; op++) {
+		f->op = op;
 		if (op % FZ_REPLACE == FZ_REPLACE - 1)
 			fz_replace(f);
 		if (chance(&f->r, 30))
@@ -1388,6 +1397,8 @@ static bool test_fuzz(void)
 		}
 	ksft_print_msg("fuzz: %lu children replaced; writers: %lu writes, %lu found a page not holding their last value\n",
 		       opts.fuzz_ops / FZ_REPLACE, writes, bad);
+	ksft_print_msg("fuzz: %lu kinds of outcome (an operation and its result), the last one first seen at operation %lu\n",
+		       f->classes, f->last_new);
 	fuzz_result_sys = !f->bad_sys;
 	CHECK(fz_health(f), "the kernel is not healthy after the fuzz");
 	fuzz_result_sys = fuzz_result_sys && !bad;

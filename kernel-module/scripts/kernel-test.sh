@@ -159,6 +159,15 @@ exit \$rc"
 	;;
 esac
 
+# The partition tests take memory offline: qemu plugs in a DIMM, which the
+# guest onlines as ZONE_MOVABLE (blocks that hold only movable pages, and no
+# early reservations, as boot memory has under KASAN)
+if [ "$suite" = partition ]; then
+	export SKSM_VM_MEMORY=2G,slots=1,maxmem=3G
+	export SKSM_VM_QEMU_ARGS="-object memory-backend-ram,id=hp0,size=512M -device pc-dimm,id=dimm0,memdev=hp0"
+	export SKSM_VM_CMDLINE=memhp_default_state=online_movable
+fi
+
 km_say "running the $suite suite in the VM"
 started=$(date +%s)
 set +e

@@ -9,7 +9,7 @@
 # even under /tmp), with fresh writable tmpfs on /tmp, /run and /dev/shm, and
 # runs CMD in the current directory. The exit status is CMD's, except that this script fails
 # when the VM times out or its kernel log shows a BUG, WARNING, Oops, KASAN,
-# lockdep report or panic.
+# lockdep report, panic, or a KSM partition's warning (OOM reports excepted).
 #
 # Environment:
 #   SKSM_VM_TIMEOUT   seconds before the VM is killed (default 600)
@@ -18,6 +18,7 @@
 #   SKSM_VM_NET       "user" adds a virtio-net device on qemu user networking
 #                     with restrict=on (nothing leaves the host); default none
 #   SKSM_VM_QEMU_ARGS extra qemu arguments (split on spaces)
+#   SKSM_VM_CMDLINE   extra kernel parameters
 #   SKSM_VM_LOG       where to keep the console log (default: a temp file,
 #                     removed on success)
 #   SKSM_KERNEL       bzImage to boot (default: build or reuse the cached one)
@@ -83,6 +84,11 @@ for keep in $(cat /vm-keep 2>/dev/null); do
 done
 mount -t tmpfs -o mode=0755 run $H/run || true
 mount -t cgroup2 cgroup2 $H/sys/fs/cgroup 2>/dev/null || true
+# Swap on a compressed RAM disk (CONFIG_ZRAM), so that reclaim can swap
+if [ -w /sys/block/zram0/disksize ]; then
+	echo 1G >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
+		swapon /dev/zram0 || fail "cannot turn on swap on /dev/zram0"
+fi
 cp /vm-cmd.sh $H/tmp/.vm-cmd.sh
 echo "@@SKSM-VM-START@@"
 chroot $H /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
@@ -147,7 +153,7 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg -cpu max -smp "$cpus" -m "$memory" \
 	-nographic -no-reboot -monitor none -serial stdio \
 	-kernel "$image" -initrd "$run_dir/initramfs.cpio.gz" \
-	-append "console=ttyS0 loglevel=5 printk.time=1 panic=-1 rdinit=/init" \
+	-append "console=ttyS0 loglevel=5 printk.time=1 panic=-1 rdinit=/init ${SKSM_VM_CMDLINE:-}" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	"${net[@]}" "${extra[@]}" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
@@ -156,7 +162,13 @@ elapsed=$(($(date +%s) - started))
 
 status=$(sed -n 's/^.*@@SKSM-VM-EXIT-STATUS=\([0-9]*\)@@.*$/\1/p' "$log" | tail -1)
 # Kernel lines carry a [seconds.micros] stamp; the command's output does not.
-bad=$(grep -E '^\[ *[0-9]+\.[0-9]+\] .*(BUG:|WARNING:|Oops|KASAN|UBSAN|lockdep|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|Kernel panic|general protection fault|Call Trace:|blocked for more than)' "$log" || true)
+# An OOM report is no kernel problem (tests run memcgs into their limit on
+# purpose): its stack dump, from "invoked oom-killer:" to the line that says
+# what it did, is not checked. A KSM partition that cannot be freed is.
+bad=$(awk '/\] .* invoked oom-killer:/ { oom = 1 }
+	!oom { print }
+	/\] (Out of memory and no killable processes|oom-kill:constraint=|Memory cgroup out of memory: Killed)/ { oom = 0 }' "$log" |
+	grep -E '^\[ *[0-9]+\.[0-9]+\] .*(BUG:|WARNING:|Oops|KASAN|UBSAN|lockdep|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|Kernel panic|general protection fault|Call Trace:|blocked for more than|ksm: partition)' || true)
 
 rc=0
 if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then

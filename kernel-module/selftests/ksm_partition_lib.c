@@ -17,6 +17,7 @@
 #include "ksm_partition_lib.h"
 
 #define PM_PRESENT	(1ULL << 63)
+#define PM_SWAP		(1ULL << 62)
 #define PM_PFN_MASK	((1ULL << 55) - 1)
 
 /* ------------------------------------------------------------------ */
@@ -71,6 +72,19 @@ int sysfs_write(const char *path, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	return write_raw(path, buf, strlen(buf));
+}
+
+int dir_file_write(const char *dir, const char *name, const char *file,
+		   const char *fmt, ...)
+{
+	char path[256], buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, name, file);
+	return sysfs_write(path, "%s", buf);
 }
 
 long read_counter(const char *path)
@@ -198,6 +212,109 @@ bool pfns_of(pid_t pid, unsigned long addr, size_t n, uint64_t *pfns)
 	for (i = 0; i < n; i++)
 		pfns[i] = pfns[i] & PM_PRESENT ? pfns[i] & PM_PFN_MASK : 0;
 	return true;
+}
+
+long pages_swapped(pid_t pid, unsigned long addr, size_t n)
+{
+	uint64_t e[512];
+	char path[64];
+	long swapped = 0;
+	size_t i, done;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	for (done = 0; done < n; done += i) {
+		size_t chunk = n - done < 512 ? n - done : 512;
+		ssize_t len = chunk * sizeof(e[0]);
+
+		if (pread(fd, e, len, (addr / PAGE + done) * sizeof(e[0])) != len) {
+			close(fd);
+			return -1;
+		}
+		for (i = 0; i < chunk; i++)
+			swapped += !!(e[i] & PM_SWAP);
+	}
+	close(fd);
+	return swapped;
+}
+
+/* ------------------------------------------------------------------ */
+/* cgroups                                                              */
+
+int cg_create(const char *name)
+{
+	char path[256];
+	int err;
+
+	err = sysfs_write(CGROOT "/cgroup.subtree_control", "+memory");
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), CGROOT "/%s", name);
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int cg_enter(const char *name, pid_t pid)
+{
+	return cg_write(name, "cgroup.procs", "%d", pid);
+}
+
+long cg_read(const char *name, const char *file)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), CGROOT "/%s/%s", name, file);
+	return read_counter(path);
+}
+
+void cg_destroy(const char *name)
+{
+	char path[256], line[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), CGROOT "/%s/cgroup.procs", name);
+	for (int round = 0; round < 100; round++) {
+		bool any = false;
+
+		f = fopen(path, "r");
+		if (!f)
+			return;
+		while (fgets(line, sizeof(line), f)) {
+			any = true;
+			sysfs_write(CGROOT "/cgroup.procs", "%d", atoi(line));
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), CGROOT "/%s", name);
+		if (!any && !rmdir(path))
+			return;
+		snprintf(path, sizeof(path), CGROOT "/%s/cgroup.procs", name);
+		usleep(10000);
+	}
+}
+
+bool cg_swap_out(const char *name, const pid_t *pids,
+		 const unsigned long *addrs, int nprocs, size_t n, int tries)
+{
+	for (int round = 0; round < tries; round++) {
+		bool all = true;
+
+		for (int i = 0; i < nprocs; i++)
+			if (pages_swapped(pids[i], addrs[i], n) != (long)n)
+				all = false;
+		if (all)
+			return true;
+		/*
+		 * Fails with EAGAIN when it reclaims less than asked: fine.
+		 * Pages just used are referenced: a round or two ages them.
+		 */
+		cg_write(name, "memory.reclaim", "%zu", 16 * n * PAGE * nprocs);
+		usleep(50000);
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------ */

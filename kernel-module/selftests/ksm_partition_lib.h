@@ -38,6 +38,9 @@ bool page_holds(const void *p, uint64_t v);
 int write_raw(const char *path, const void *buf, size_t len);
 /* write_raw() of a formatted string (at most 511 bytes) */
 int sysfs_write(const char *path, const char *fmt, ...) __printf(2, 3);
+/* sysfs_write() of a formatted string to file @dir/@name/@file */
+int dir_file_write(const char *dir, const char *name, const char *file,
+		   const char *fmt, ...) __printf(4, 5);
 /* A counter file's value: -1 if it cannot be read or is not "<n>\n" */
 long read_counter(const char *path);
 
@@ -77,6 +80,31 @@ bool ksm_stat_partition(pid_t pid, char *name, size_t size);
  * present, in one read of its pagemap: false if that read fails
  */
 bool pfns_of(pid_t pid, unsigned long addr, size_t n, uint64_t *pfns);
+
+/* How many of @n pages from @addr of process @pid are in swap: -1 on error */
+long pages_swapped(pid_t pid, unsigned long addr, size_t n);
+
+/*
+ * cgroup v2 groups under /sys/fs/cgroup, with the memory controller:
+ * cg_create() makes group @name (enabling +memory for it), cg_write(name,
+ * file, fmt, ...) writes one of its files, cg_enter() moves @pid into it, cg_read() reads a number
+ * from one of its files (-1 on error), cg_destroy() moves its processes back
+ * to the root group and removes it. 0 or -errno where they return int.
+ */
+int cg_create(const char *name);
+#define CGROOT	"/sys/fs/cgroup"
+#define cg_write(name, file, ...) dir_file_write(CGROOT, name, file, __VA_ARGS__)
+int cg_enter(const char *name, pid_t pid);
+long cg_read(const char *name, const char *file);
+void cg_destroy(const char *name);
+/*
+ * Reclaim the memory of group @name (memory.reclaim) until @n pages from
+ * @addrs[i] of process @pids[i] are in swap, for each of the @nprocs, at
+ * most @tries rounds, 50 ms apart (reclaim may pass over pages just used for
+ * a while): whether they all are
+ */
+bool cg_swap_out(const char *name, const pid_t *pids,
+		 const unsigned long *addrs, int nprocs, size_t n, int tries);
 
 /*
  * The ksm_* syscalls and pidfd_open(): the syscall's result, or -errno if

@@ -138,7 +138,7 @@ static bool documented_errno(int e)
 	switch (e) {
 	case EINVAL: case ENOMEM: case ESRCH: case EPERM: case EACCES:
 	case EBUSY: case EEXIST: case ENOENT: case EINTR: case EBADF:
-	case EFAULT: case ENAMETOOLONG:
+	case EFAULT: case ENAMETOOLONG: case EDQUOT:
 		return true;
 	}
 	return false;

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,10 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/ksm.h>
@@ -45,6 +48,10 @@ enum op {
 	OP_EXEC,	/* exec this program, idle */
 	OP_TOUCH_EVEN,	/* fill only the even pages with value a */
 	OP_SETUID,	/* become uid and gid a, staying ptrace-able */
+	OP_DROP_CAPS,	/* drop every capability, staying ptrace-able */
+	OP_DONTNEED,	/* madvise(MADV_DONTNEED) b pages from page a */
+	OP_FORK,	/* fork a child that keeps the memory and waits; a: its pid */
+	OP_READ,	/* read (fault in) every page */
 	OP_QUIT,
 };
 
@@ -60,6 +67,7 @@ struct target {
 	char *mem;
 	size_t len;
 	char *moved;	/* where OP_MREMAP moved pages to */
+	pid_t child;	/* what OP_FORK forked */
 };
 
 static void serve(int req, int rsp, char *mem, size_t len)
@@ -114,6 +122,42 @@ static void serve(int req, int rsp, char *mem, size_t len)
 			    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
 				m.err = errno;
 			break;
+		case OP_DROP_CAPS: {
+			struct __user_cap_header_struct hdr = {
+				_LINUX_CAPABILITY_VERSION_3, 0 };
+			struct __user_cap_data_struct none[2] = { 0 };
+
+			if (syscall(SYS_capset, &hdr, none) ||
+			    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+				m.err = errno;
+			break;
+		}
+		case OP_DONTNEED:
+			if (madvise(mem + m.a * PAGE, m.b * PAGE, MADV_DONTNEED))
+				m.err = errno;
+			break;
+		case OP_FORK: {
+			pid_t child = fork();
+
+			if (child < 0) {
+				m.err = errno;
+			} else if (!child) {
+				close(req);
+				close(rsp);
+				for (;;)
+					pause();
+			}
+			m.a = child;
+			break;
+		}
+		case OP_READ: {
+			volatile char sum = 0;
+
+			for (i = 0; i < len / PAGE; i++)
+				sum += mem[i * PAGE];
+			(void)sum;
+			break;
+		}
 		case OP_EXEC:
 			if (write(rsp, &m, sizeof(m)) != sizeof(m))
 				_exit(1);
@@ -178,6 +222,8 @@ static int target_do(struct target *t, int op, long a, long b)
 		return EPIPE;
 	if (op == OP_MREMAP && !m.err)
 		t->moved = (char *)m.a;
+	if (op == OP_FORK && !m.err)
+		t->child = m.a;
 	return m.err;
 }
 
@@ -193,8 +239,49 @@ static bool twins_start(struct target *a, struct target *b, size_t npages,
 	       !target_do(b, OP_FILL, seed, same);
 }
 
+/*
+ * Wait until @pid, a process that is not our child, has exited (a zombie
+ * or gone: its mm is released by then), at most 10 s
+ */
+static bool wait_exited(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	int i, fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	for (i = 0; i < 1000; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return true;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return true;
+		buf[n] = '\0';
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Kill the child that OP_FORK made and wait until it has exited */
+static bool target_kill_child(struct target *t)
+{
+	pid_t child = t->child;
+
+	if (child <= 0)
+		return true;
+	t->child = 0;
+	kill(child, SIGKILL);
+	return wait_exited(child);
+}
+
 static void target_stop(struct target *t)
 {
+	target_kill_child(t);
 	if (t->pid <= 0)
 		return;
 	kill(t->pid, SIGKILL);
@@ -225,17 +312,8 @@ static uint64_t pfn_at(struct target *t, size_t page)
 /* ------------------------------------------------------------------ */
 /* sysfs                                                                */
 
-static int part_file_write(const char *name, const char *file, const char *fmt, ...)
-{
-	char path[256], buf[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	snprintf(path, sizeof(path), PARTITIONS "/%s/%s", name, file);
-	return sysfs_write(path, "%s", buf);
-}
+#define part_file_write(name, file, ...) \
+	dir_file_write(PARTITIONS, name, file, __VA_ARGS__)
 
 static int part_merge(const char *name, pid_t pid, unsigned long start,
 		      unsigned long end)
@@ -283,6 +361,14 @@ static bool frames_shared(struct target *a, struct target *b, size_t from,
 }
 
 #define NPAGES 32
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* ------------------------------------------------------------------ */
 /* Tests                                                                */
@@ -1280,39 +1366,6 @@ out:
 	return ok;
 }
 
-/*
- * sysfs callers have CAP_SYS_ADMIN, which stands in for ptrace rights: a
- * target of another uid merges without CAP_SYS_PTRACE.
- */
-static bool test_admin_without_ptrace(void)
-{
-	const char *p = "sk-ptrace";
-	struct target a = { 0 };
-	bool ok = false;
-	pid_t caller;
-	int status;
-
-	CHECK_ERR(part_add(p), 0);
-	CHECK(target_start(&a, NPAGES, false), "start");
-	CHECK(!target_do(&a, OP_FILL, 41, 1), "fill");
-	CHECK(!target_do(&a, OP_SETUID, 65534, 0), "setuid");
-	caller = fork();
-	CHECK(caller >= 0, "fork");
-	if (!caller) {
-		if (drop_caps(1U << CAP_SYS_PTRACE))
-			_exit(2);
-		_exit(merge_all(p, &a) == 0 ? 0 : 1);
-	}
-	CHECK(waitpid(caller, &status, 0) == caller && WIFEXITED(status) &&
-	      WEXITSTATUS(status) == 0, "without CAP_SYS_PTRACE: status %d",
-	      status);
-	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
-	ok = true;
-out:
-	target_stop(&a);
-	part_remove(p);
-	return ok;
-}
 
 /* ------------------------------------------------------------------ */
 /* Syscalls                                                             */
@@ -1823,7 +1876,7 @@ out:
 
 static bool test_sys_unprivileged(void)
 {
-	const char *p = "sk-sys-user";
+	const char *p = "1000.sys-user";
 	struct target own = { 0 }, own2 = { 0 }, root = { 0 }, other = { 0 };
 	struct user_merge u = { &own, &own2, &root, &other, p };
 	struct open_as o = { .name = p };
@@ -1991,6 +2044,1196 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* Partitions and the rest of mm: swap, ksmd, migration                 */
+
+#define SWAP_PAGES	64
+
+/*
+ * Fork the test process: the child keeps our memory and, for each byte
+ * written to *@cmd, reads @len bytes from @mem (faulting them in) and
+ * answers one byte on *@done. Its pid, or -1.
+ */
+static pid_t fork_reader(const char *mem, size_t len, int *cmd, int *done)
+{
+	int c[2], d[2];
+	pid_t pid;
+
+	if (pipe(c) || pipe(d))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		char b;
+
+		close(c[1]);
+		close(d[0]);
+		while (read(c[0], &b, 1) == 1) {
+			volatile char sum = 0;
+			size_t i;
+
+			for (i = 0; i < len; i += PAGE)
+				sum += mem[i];
+			(void)sum;
+			if (write(d[1], &b, 1) != 1)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(c[0]);
+	close(d[1]);
+	*cmd = c[1];
+	*done = d[0];
+	return pid;
+}
+
+static bool reader_touch(int cmd, int done)
+{
+	char b = 'r';
+
+	return write(cmd, &b, 1) == 1 && read(done, &b, 1) == 1;
+}
+
+static void reader_stop(pid_t *pid, int *cmd, int *done)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	if (*cmd >= 0)
+		close(*cmd);
+	if (*done >= 0)
+		close(*done);
+	*pid = 0;
+	*cmd = *done = -1;
+}
+
+/* Map @npages anonymous pages in the test process, page i holding @base + i */
+static bool self_map(struct target *self, size_t npages, long base)
+{
+	size_t i;
+
+	self->len = npages * PAGE;
+	self->mem = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (self->mem == MAP_FAILED) {
+		self->mem = NULL;
+		return false;
+	}
+	self->pid = getpid();
+	for (i = 0; i < npages; i++)
+		fill_page(self->mem + i * PAGE, base + i);
+	return true;
+}
+
+static void self_unmap(struct target *self)
+{
+	if (self->mem)
+		munmap(self->mem, self->len);
+	self->mem = NULL;
+}
+
+/* Pages [0, n) of @a never share a frame with the same pages of @b */
+static bool frames_apart(struct target *a, struct target *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t pa = pfn_at(a, i), pb = pfn_at(b, i);
+
+		if (pa && pa == pb) {
+			ksft_print_msg("page %zu of %d and %d: one frame %#llx\n",
+				       i, a->pid, b->pid, (unsigned long long)pa);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * P forks C; their shared pages go to swap; C faults them back, so that
+ * each is mapped once but still held by P through its swap entry. Merging
+ * C must not turn such a page into a KSM page of the partition: P's next
+ * fault would map the partition's frame, here shared with d.
+ */
+static bool test_fork_swap_isolated(void)
+{
+	const char *p = "sk-fswap", *cg = "sk-fswap";
+	struct target self = { 0 }, d = { 0 };
+	int cmd = -1, done = -1;
+	bool ok = false, in_cg = false;
+	pid_t child = 0;
+	size_t i;
+
+	CHECK_ERR(part_add(p), 0);
+	/* d's pages wait in the partition's unstable tree */
+	CHECK(target_start(&d, SWAP_PAGES, false), "start");
+	CHECK(!target_do(&d, OP_FILL, 9100, 0), "fill");
+	CHECK_ERR(merge_all(p, &d), 0);
+	CHECK_COUNTERS(p, 0, 0, SWAP_PAGES, 1);
+	/*
+	 * The test process, in no partition, shares its pages with its child.
+	 * (Memory is charged to the group it is touched in: enter it first.)
+	 */
+	CHECK_ERR(cg_create(cg), 0);
+	CHECK_ERR(cg_write(cg, "memory.swap.max", "max"), 0);
+	CHECK_ERR(cg_enter(cg, getpid()), 0);
+	in_cg = true;
+	CHECK(self_map(&self, SWAP_PAGES, 9100), "mmap");
+	child = fork_reader(self.mem, self.len, &cmd, &done);
+	CHECK(child > 0, "fork");
+	{
+		pid_t pids[2] = { getpid(), child };
+		unsigned long addrs[2] = { addr_of(&self, 0), addr_of(&self, 0) };
+
+		CHECK(cg_swap_out(cg, pids, addrs, 2, SWAP_PAGES, 400),
+		      "not in swap: %ld and %ld of %d pages",
+		      pages_swapped(getpid(), addrs[0], SWAP_PAGES),
+		      pages_swapped(child, addrs[0], SWAP_PAGES), SWAP_PAGES);
+	}
+	CHECK(reader_touch(cmd, done), "the child faults its pages back");
+	CHECK(pages_swapped(getpid(), addr_of(&self, 0), SWAP_PAGES) == SWAP_PAGES,
+	      "the parent's pages came back too");
+	CHECK_ERR(part_merge(p, child, addr_of(&self, 0), addr_of(&self, SWAP_PAGES)), 0);
+	/* The parent faults its pages back: its own data, never d's frame */
+	for (i = 0; i < SWAP_PAGES; i++)
+		CHECK(page_holds(self.mem + i * PAGE, 9100 + i), "content of page %zu", i);
+	CHECK(frames_apart(&self, &d, SWAP_PAGES),
+	      "a process in no partition maps the partition's frames");
+	for (i = 0; i < SWAP_PAGES; i++)
+		CHECK(!target_do(&d, OP_CHECK, i, 9100 + i), "content of d's page %zu", i);
+	ok = true;
+out:
+	reader_stop(&child, &cmd, &done);
+	if (in_cg)
+		sysfs_write("/sys/fs/cgroup/cgroup.procs", "%d", getpid());
+	cg_destroy(cg);
+	target_stop(&d);
+	self_unmap(&self);
+	part_remove(p);
+	return ok;
+}
+
+/* Run ksmd until @scans more full scans are done; then stop it (run 0) */
+static bool ksmd_scans(long scans)
+{
+	char path[] = KSM_SYSFS_DIR "/full_scans";
+	long start = read_counter(path);
+	int i;
+
+	if (start < 0 || ksm_global_write("sleep_millisecs", "0") ||
+	    ksm_global_write("pages_to_scan", "10000") ||
+	    ksm_global_write("run", "1"))
+		return false;
+	for (i = 0; i < 3000 && read_counter(path) < start + scans; i++)
+		usleep(10000);
+	ksm_global_write("run", "0");
+	return read_counter(path) >= start + scans;
+}
+
+/* ksmd's settings back to their defaults, its pages unmerged */
+static void ksmd_reset(void)
+{
+	ksm_global_write("run", "2");
+	ksm_global_write("run", "0");
+	ksm_global_write("sleep_millisecs", "20");
+	ksm_global_write("pages_to_scan", "100");
+}
+
+/*
+ * P forks C, C is merged into a partition (pages it shares with P stay
+ * apart), then P and q use ksmd. ksmd must not turn a page that C still
+ * maps into a KSM page of its own: C would share q's frame.
+ */
+static bool test_ksmd_fork_isolated(void)
+{
+	const char *p = "sk-kfork";
+	struct target self = { 0 }, q = { 0 };
+	int cmd = -1, done = -1;
+	bool ok = false;
+	pid_t child = 0;
+	size_t i;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(self_map(&self, NPAGES, 9200), "mmap");
+	child = fork_reader(self.mem, self.len, &cmd, &done);
+	CHECK(child > 0, "fork");
+	CHECK_ERR(part_merge(p, child, addr_of(&self, 0), addr_of(&self, NPAGES)), 0);
+	CHECK(target_start(&q, NPAGES, false), "start");
+	CHECK(!target_do(&q, OP_FILL, 9200, 0), "fill");
+	/* q first on ksmd's list: its pages wait in ksmd's unstable tree */
+	CHECK(!target_do(&q, OP_MADVISE, MADV_MERGEABLE, 0), "madvise q");
+	CHECK(!madvise(self.mem, self.len, MADV_MERGEABLE), "madvise self");
+	CHECK(ksmd_scans(4), "ksmd did not scan");
+	for (i = 0; i < NPAGES; i++) {
+		uint64_t c = pfn_of(child, addr_of(&self, i));
+
+		CHECK(c && c != pfn_at(&q, i),
+		      "page %zu: the child, bound to %s, maps ksmd's frame %#llx",
+		      i, p, (unsigned long long)c);
+	}
+	for (i = 0; i < NPAGES; i++)
+		CHECK(!target_do(&q, OP_CHECK, i, 9200 + i), "content of q's page %zu", i);
+	ok = true;
+out:
+	ksmd_reset();
+	reader_stop(&child, &cmd, &done);
+	target_stop(&q);
+	self_unmap(&self);
+	part_remove(p);
+	return ok;
+}
+
+/* Read every page of @t (faulting it in) and check its contents */
+static bool target_read_check(struct target *t, size_t n, long base)
+{
+	size_t i;
+
+	if (target_do(t, OP_READ, 0, 0))
+		return false;
+	for (i = 0; i < n; i++)
+		if (target_do(t, OP_CHECK, i, base + i))
+			return false;
+	return true;
+}
+
+/*
+ * Partition KSM pages reclaimed to swap and faulted back: every process
+ * gets its own data back, and no frame is ever in two partitions
+ */
+static bool test_reclaim_isolated(void)
+{
+	const char *p1 = "sk-rcl1", *p2 = "sk-rcl2", *cg = "sk-rcl";
+	struct target t[4] = { 0 };
+	pid_t pids[4];
+	unsigned long addrs[4];
+	bool ok = false;
+	int i;
+
+	CHECK_ERR(part_add(p1), 0);
+	CHECK_ERR(part_add(p2), 0);
+	CHECK_ERR(cg_create(cg), 0);
+	CHECK_ERR(cg_write(cg, "memory.swap.max", "max"), 0);
+	for (i = 0; i < 4; i++) {
+		CHECK(target_start(&t[i], SWAP_PAGES, false), "start");
+		CHECK_ERR(cg_enter(cg, t[i].pid), 0);
+		CHECK(!target_do(&t[i], OP_FILL, 9300, 0), "fill");
+		CHECK_ERR(merge_all(i < 2 ? p1 : p2, &t[i]), 0);
+		pids[i] = t[i].pid;
+		addrs[i] = addr_of(&t[i], 0);
+	}
+	CHECK_COUNTERS(p1, SWAP_PAGES, SWAP_PAGES, 0, 2);
+	CHECK_COUNTERS(p2, SWAP_PAGES, SWAP_PAGES, 0, 2);
+	CHECK(cg_swap_out(cg, pids, addrs, 4, SWAP_PAGES, 400), "not all in swap");
+	for (i = 0; i < 4; i++)
+		CHECK(target_read_check(&t[i], SWAP_PAGES, 9300), "contents of %d", i);
+	CHECK(frames_apart(&t[0], &t[2], SWAP_PAGES) && frames_apart(&t[0], &t[3], SWAP_PAGES) &&
+	      frames_apart(&t[1], &t[2], SWAP_PAGES) && frames_apart(&t[1], &t[3], SWAP_PAGES),
+	      "a frame in both partitions after swap-in");
+	/* Merged again, and out and in again */
+	for (i = 0; i < 4; i++)
+		CHECK_ERR(merge_all(i < 2 ? p1 : p2, &t[i]), 0);
+	CHECK(cg_swap_out(cg, pids, addrs, 4, SWAP_PAGES, 400), "not all in swap");
+	for (i = 3; i >= 0; i--)
+		CHECK(target_read_check(&t[i], SWAP_PAGES, 9300), "contents of %d", i);
+	CHECK(frames_apart(&t[0], &t[2], SWAP_PAGES) && frames_apart(&t[0], &t[3], SWAP_PAGES) &&
+	      frames_apart(&t[1], &t[2], SWAP_PAGES) && frames_apart(&t[1], &t[3], SWAP_PAGES),
+	      "a frame in both partitions after the second swap-in");
+	ok = true;
+out:
+	for (i = 0; i < 4; i++)
+		target_stop(&t[i]);
+	cg_destroy(cg);
+	part_remove(p1);
+	part_remove(p2);
+	return ok;
+}
+
+#define MEMORY_DIR	"/sys/devices/system/memory"
+
+/* The memory block (MEMORY_DIR/memory<N>) that holds frame @pfn, or -1 */
+static long memory_block_of(uint64_t pfn)
+{
+	unsigned long size = 0;
+	FILE *f = fopen(MEMORY_DIR "/block_size_bytes", "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lx", &size) != 1 || !size)
+		size = 0;
+	fclose(f);
+	return size ? (long)(pfn * PAGE / size) : -1;
+}
+
+/* Write @state ("offline" or "online_movable") to memory block @block */
+static int memory_block_set(long block, const char *state)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), MEMORY_DIR "/memory%ld/state", block);
+	return sysfs_write(path, "%s", state);
+}
+
+/* The memory blocks of ZONE_MOVABLE: what can go offline */
+static int movable_blocks(long *blocks, int max)
+{
+	char path[128], zones[64];
+	int n = 0;
+	long b;
+
+	for (b = 0; b < 4096 && n < max; b++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), MEMORY_DIR "/memory%ld/valid_zones", b);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(zones, sizeof(zones), f) && !strcmp(zones, "Movable\n"))
+			blocks[n++] = b;
+		fclose(f);
+	}
+	return n;
+}
+
+/*
+ * Partition KSM pages migrated, by taking their memory offline and by
+ * compaction: merged within their partition as before, never across, their
+ * contents intact. p2 is unlinked (only a descriptor holds it) and keeps
+ * stable nodes of freed pages, whose block goes offline too when it can;
+ * a later search in p2 meets those nodes. (The VM has a DIMM onlined as
+ * ZONE_MOVABLE, whose every block can go offline.)
+ */
+static bool test_migration_isolated(void)
+{
+	const char *p1 = "sk-mig1", *p2 = "sk-mig2";
+	struct target t[6] = { 0 }, late = { 0 };
+	long movable[64], offline[3];
+	int fd = -1, i, j, n = 0, nmov;
+	uint64_t before, gone;
+	bool ok = false;
+
+	nmov = movable_blocks(movable, 64);
+	CHECK(nmov >= 2, "%d movable memory blocks: no hotplugged DIMM?", nmov);
+	CHECK_ERR(part_add(p1), 0);
+	fd = sys_ksm_open(p2, RW_SYNC | KSM_CREAT | KSM_EXCL, 0600);
+	CHECK(fd >= 0, "create %s: %s", p2, strerror(-fd));
+	CHECK_ERR(sys_ksm_unlink(p2), 0);
+	for (i = 0; i < 6; i++) {
+		CHECK(target_start(&t[i], NPAGES, false), "start");
+		CHECK(!target_do(&t[i], OP_FILL, i < 4 ? 9400 : 9500, 0), "fill");
+	}
+	CHECK_ERR(merge_all(p1, &t[0]), 0);
+	CHECK_ERR(merge_all(p1, &t[1]), 0);
+	for (i = 2; i < 6; i++)
+		CHECK(fd_merge_all(fd, &t[i]) >= 0, "merge %d", i);
+	CHECK(frames_shared(&t[0], &t[1], 0, NPAGES, true), "p1 merged");
+	CHECK(frames_shared(&t[2], &t[3], 0, NPAGES, true), "p2 merged");
+	CHECK(frames_shared(&t[4], &t[5], 0, NPAGES, true), "p2 merged");
+	/* t[4] and t[5] exit: their pages are freed */
+	gone = pfn_at(&t[4], 0);
+	target_stop(&t[4]);
+	target_stop(&t[5]);
+
+	/* Offline the blocks of a p1 page, a p2 page and a freed p2 page */
+	before = pfn_at(&t[0], 0);
+	{
+		uint64_t pfns[3] = { before, pfn_at(&t[2], 0), gone };
+
+		for (i = 0; i < 3; i++) {
+			long b = memory_block_of(pfns[i]);
+			bool movable_block = false, done = false;
+
+			for (j = 0; j < nmov; j++)
+				movable_block |= movable[j] == b;
+			for (j = 0; j < n; j++)
+				done |= offline[j] == b;
+			/* The freed page may be anywhere */
+			CHECK(movable_block || i == 2, "pfn %#llx in memory%ld, not movable",
+			      (unsigned long long)pfns[i], b);
+			if (!movable_block || done)
+				continue;
+			CHECK_ERR(memory_block_set(b, "offline"), 0);
+			offline[n++] = b;
+		}
+	}
+	CHECK(pfn_at(&t[0], 0) != before, "page 0 of p1 did not move");
+	CHECK(frames_shared(&t[0], &t[1], 0, NPAGES, true), "p1 after offlining");
+	CHECK(frames_shared(&t[2], &t[3], 0, NPAGES, true), "p2 after offlining");
+	CHECK(frames_apart(&t[0], &t[2], NPAGES), "across after offlining");
+
+	CHECK_ERR(sysfs_write("/proc/sys/vm/compact_memory", "1"), 0);
+	CHECK(frames_shared(&t[0], &t[1], 0, NPAGES, true), "p1 after compaction");
+	CHECK(frames_shared(&t[2], &t[3], 0, NPAGES, true), "p2 after compaction");
+	CHECK(frames_apart(&t[0], &t[2], NPAGES), "across after compaction");
+	for (i = 0; i < 4; i++)
+		CHECK(target_read_check(&t[i], NPAGES, 9400), "contents of %d", i);
+	CHECK_COUNTERS(p1, NPAGES, NPAGES, 0, 2);
+	CHECK(fdinfo_counter(fd, "pages_shared") == NPAGES &&
+	      fdinfo_counter(fd, "pages_sharing") == NPAGES,
+	      "p2: pages_shared %ld pages_sharing %ld",
+	      fdinfo_counter(fd, "pages_shared"), fdinfo_counter(fd, "pages_sharing"));
+	/* The freed pages' contents again: a search meets their nodes */
+	CHECK(target_start(&late, NPAGES, false), "start");
+	CHECK(!target_do(&late, OP_FILL, 9500, 0), "fill");
+	CHECK(fd_merge_all(fd, &late) >= 0, "merge after offlining");
+	CHECK(fd_merge_all(fd, &t[2]) >= 0, "merge again after offlining");
+	CHECK(frames_shared(&t[2], &t[3], 0, NPAGES, true), "p2 at the end");
+	ok = true;
+out:
+	for (i = 0; i < n; i++)
+		memory_block_set(offline[i], "online_movable");
+	for (i = 0; i < 6; i++)
+		target_stop(&t[i]);
+	target_stop(&late);
+	if (fd >= 0)
+		close(fd);
+	part_remove(p1);
+	return ok;
+}
+
+/*
+ * A THP shared by fork is never turned into a partition's KSM page, and
+ * refusing it does not split it
+ */
+static bool test_thp_fork_shared_unsplit(void)
+{
+	const char *p = "sk-thpf";
+	size_t n = THP_SIZE / PAGE, i;
+	struct target self = { 0 }, b = { 0 };
+	int cmd = -1, done = -1;
+	bool ok = false;
+	char *raw = MAP_FAILED;
+	pid_t child = 0;
+
+	CHECK_ERR(part_add(p), 0);
+	raw = mmap(NULL, 2 * THP_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(raw != MAP_FAILED, "mmap");
+	self.mem = (char *)(((uintptr_t)raw + THP_SIZE - 1) & ~(THP_SIZE - 1));
+	self.len = THP_SIZE;
+	self.pid = getpid();
+	CHECK(!madvise(self.mem, THP_SIZE, MADV_HUGEPAGE), "MADV_HUGEPAGE");
+	for (i = 0; i < n; i++)
+		fill_page(self.mem + i * PAGE, 6100 + i);
+	CHECK(thp_kb(getpid()) >= 2048, "no THP: %ld kB", thp_kb(getpid()));
+	child = fork_reader(self.mem, self.len, &cmd, &done);
+	CHECK(child > 0, "fork");
+	/* b's page equals page 5 of the THP the child shares */
+	CHECK(target_start(&b, 1, false), "start");
+	CHECK(!target_do(&b, OP_FILL, 6105, 0), "fill");
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_ERR(part_merge(p, child, addr_of(&self, 0), addr_of(&self, n)), 0);
+	CHECK(pfn_of(child, addr_of(&self, 5)) != pfn_at(&b, 0), "shared page merged");
+	CHECK(thp_kb(child) >= 2048, "the THP was split for nothing: %ld kB",
+	      thp_kb(child));
+	ok = true;
+out:
+	reader_stop(&child, &cmd, &done);
+	target_stop(&b);
+	if (raw != MAP_FAILED)
+		munmap(raw, 2 * THP_SIZE);
+	part_remove(p);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* The interface: numbers, names, permissions, global knobs              */
+
+/*
+ * The syscalls come after mainline's newest one (rseq_slice_yield, 471):
+ * 463 to 466 are setxattrat() to removexattrat() since 6.13, and a
+ * program that probes those must not reach a KSM partition
+ */
+static bool test_syscall_numbers(void)
+{
+	bool ok = false;
+	long n;
+
+	CHECK(__NR_ksm_open == 472 && __NR_ksm_unlink == 473 &&
+	      __NR_ksm_merge == 474 && __NR_ksm_unmerge == 475,
+	      "numbers %d %d %d %d", __NR_ksm_open, __NR_ksm_unlink,
+	      __NR_ksm_merge, __NR_ksm_unmerge);
+	for (n = 463; n <= 466; n++) {
+		long r = syscall(n, NULL, 0, 0, 0, 0);
+
+		CHECK(r == -1 && errno == ENOSYS, "syscall %ld: %ld (%s)", n, r,
+		      errname(r == -1 ? errno : 0));
+	}
+	ok = true;
+out:
+	return ok;
+}
+
+/* A partition's "owner" ("uid gid") and "mode" (octal) files */
+static bool owner_mode_are(const char *name, const char *owner, const char *mode)
+{
+	char path[256], buf[64];
+	const char *want[2] = { owner, mode }, *file[2] = { "owner", "mode" };
+	int i, fd;
+	ssize_t n;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), PARTITIONS "/%s/%s", name, file[i]);
+		fd = open(path, O_RDONLY);
+		if (fd < 0) {
+			ksft_print_msg("%s: %s\n", path, strerror(errno));
+			return false;
+		}
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		if (strcmp(buf, want[i])) {
+			ksft_print_msg("%s: \"%s\", expected \"%s\"\n", path, buf, want[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool name_space_fn(void *arg)
+{
+	long max = *(long *)arg;
+	char names[64][32];
+	int fds[64], n = 0, fd, i;
+	bool ok = false;
+
+	/* Names of others: plain ones are CAP_SYS_ADMIN's, "<uid>.*" a user's */
+	CHECK_ERR(sys_ksm_open("sk-squat", RW_SYNC | KSM_CREAT, 0600), -EPERM);
+	CHECK_ERR(sys_ksm_open("1001.squat", RW_SYNC | KSM_CREAT, 0600), -EPERM);
+	CHECK_ERR(sys_ksm_open("sk-squat-root", O_RDONLY, 0), -EACCES);
+	fd = sys_ksm_open("1000.mine", RW_SYNC | KSM_CREAT | KSM_EXCL, 0640);
+	CHECK(fd >= 0, "create 1000.mine: %s", strerror(-fd));
+	CHECK(owner_mode_are("1000.mine", "1000 1000\n", "0640\n"), "owner and mode");
+	close(fd);
+	CHECK_ERR(sys_ksm_unlink("1000.mine"), 0);
+	/* Up to the per-user limit, then EDQUOT */
+	for (n = 0; n < max && n < 64; n++) {
+		snprintf(names[n], sizeof(names[n]), "1000.p%d", n);
+		fds[n] = sys_ksm_open(names[n], RW_SYNC | KSM_CREAT | KSM_EXCL, 0600);
+		CHECK(fds[n] >= 0, "create %s: %s", names[n], strerror(-fds[n]));
+	}
+	CHECK_ERR(sys_ksm_open("1000.over", RW_SYNC | KSM_CREAT, 0600), -EDQUOT);
+	/* An unlinked one counts until its last close */
+	CHECK_ERR(sys_ksm_unlink(names[0]), 0);
+	CHECK_ERR(sys_ksm_open("1000.over", RW_SYNC | KSM_CREAT, 0600), -EDQUOT);
+	close(fds[0]);
+	fds[0] = -1;
+	fd = sys_ksm_open("1000.over", RW_SYNC | KSM_CREAT, 0600);
+	CHECK(fd >= 0, "create after the last close: %s", strerror(-fd));
+	close(fd);
+	CHECK_ERR(sys_ksm_unlink("1000.over"), 0);
+	ok = true;
+out:
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		sys_ksm_unlink(names[i]);
+	}
+	return ok;
+}
+
+static bool user_create_refused_fn(void *arg)
+{
+	bool ok = false;
+
+	(void)arg;
+	CHECK_ERR(sys_ksm_open("1000.mine", RW_SYNC | KSM_CREAT, 0600), -EDQUOT);
+	ok = true;
+out:
+	return ok;
+}
+
+/*
+ * Only CAP_SYS_ADMIN creates plain names (the names a node agent uses);
+ * others create "<uid>.<name>" of their own uid only, up to
+ * control/max_user_partitions (0: none). Owner and mode are in sysfs.
+ */
+static bool test_name_space(void)
+{
+	long max = read_counter(CONTROL "/max_user_partitions");
+	bool ok = false;
+
+	CHECK(max > 0 && max <= 64, "max_user_partitions %ld", max);
+	CHECK_ERR(part_add("sk-squat-root"), 0);
+	CHECK(owner_mode_are("sk-squat-root", "0 0\n", "0600\n"), "root's");
+	CHECK(as_user(USER_A, name_space_fn, &max), "as user %d", USER_A);
+	CHECK(!part_exists("sk-squat") && !part_exists("1001.squat"),
+	      "a user made a name not its own");
+	CHECK_ERR(sysfs_write(CONTROL "/max_user_partitions", "0"), 0);
+	CHECK(as_user(USER_A, user_create_refused_fn, NULL), "with limit 0");
+	ok = true;
+out:
+	if (max > 0)
+		sysfs_write(CONTROL "/max_user_partitions", "%ld", max);
+	part_remove("sk-squat-root");
+	return ok;
+}
+
+#define YAMA_SCOPE	"/proc/sys/kernel/yama/ptrace_scope"
+
+/*
+ * Merge @t's area into @p through sysfs (@fd < 0) or with ksm_merge() on
+ * @fd, from a child of ours (a sibling of @t), without CAP_SYS_PTRACE if
+ * @drop: 0 or -errno
+ */
+static int merge_from_child(const char *p, int fd, struct target *t, bool drop)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		long r;
+
+		if (drop && drop_caps(1U << CAP_SYS_PTRACE))
+			_exit(255);
+		r = fd >= 0 ? fd_merge_all(fd, t) : merge_all(p, t);
+		_exit(r < 0 ? -r : 0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -ECHILD;
+	return -WEXITSTATUS(status);
+}
+
+struct scope_arg {
+	struct target *own;	/* the user's, not its descendant */
+	long want_child;	/* result of merging a child of its own: 0 any count */
+	long want_own;		/* result of merging @own */
+};
+
+/* As USER_A: merge a child of its own, and a process of its own that is not */
+static bool scope_user_fn(void *arg)
+{
+	struct scope_arg *a = arg;
+	size_t len = NPAGES * PAGE, i;
+	int fd = -1, pidfd = -1, sync[2] = { -1, -1 };
+	bool ok = false;
+	pid_t kid = 0;
+	char *mem, c;
+	long r;
+
+	fd = sys_ksm_open("1000.scope", RW_SYNC | KSM_CREAT, 0600);
+	CHECK(fd >= 0, "create: %s", strerror(-fd));
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED && !pipe(sync), "mmap, pipe");
+	kid = fork();
+	CHECK(kid >= 0, "fork");
+	if (!kid) {
+		/* setuid made the mm undumpable, which only CAP_SYS_PTRACE traces */
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+		for (i = 0; i < NPAGES; i++)
+			fill_page(mem + i * PAGE, 33);
+		if (write(sync[1], "k", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	CHECK(read(sync[0], &c, 1) == 1, "child ready");
+	pidfd = sys_pidfd_open(kid);
+	CHECK(pidfd >= 0, "pidfd");
+	r = sys_ksm_merge(fd, pidfd, (unsigned long)mem, len, 0);
+	CHECK(a->want_child ? r == a->want_child : r >= 0,
+	      "merge of an own child: %ld (%s)", r, errname(r < 0 ? -r : 0));
+	r = fd_merge_all(fd, a->own);
+	CHECK(a->want_own ? r == a->want_own : r >= 0,
+	      "merge of an own process, not a child: %ld (%s)", r,
+	      errname(r < 0 ? -r : 0));
+	ok = true;
+out:
+	if (kid > 0) {
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (fd >= 0)
+		close(fd);
+	sys_ksm_unlink("1000.scope");
+	return ok;
+}
+
+/*
+ * One rule for both interfaces: ptrace-attach rights over the target, as
+ * the ptrace rules, Yama's ptrace_scope and the LSMs decide. CAP_SYS_ADMIN
+ * (which sysfs needs as well) never stands in for them. The mergers here
+ * are children of the test, siblings of the targets, so not their
+ * ptrace parents; "capless" is a root process without capabilities.
+ */
+static bool test_ptrace_scope(void)
+{
+	const char *p = "sk-scope";
+	struct target capless = { 0 }, other = { 0 }, own = { 0 };
+	struct scope_arg u = { &own, 0, 0 };
+	long saved = read_counter(YAMA_SCOPE);
+	bool ok = false;
+	int fd = -1;
+
+	CHECK(saved >= 0, "no %s: kernel without Yama?", YAMA_SCOPE);
+	CHECK_ERR(part_add(p), 0);
+	fd = sys_ksm_open(p, RW_SYNC, 0);
+	CHECK(fd >= 0, "open: %s", strerror(-fd));
+	CHECK(twins_start(&capless, &other, NPAGES, 34, 1), "start");
+	CHECK(target_start(&own, NPAGES, false) && !target_do(&own, OP_FILL, 35, 1), "start");
+	CHECK(!target_do(&capless, OP_DROP_CAPS, 0, 0), "drop capabilities");
+	CHECK(!target_do(&other, OP_SETUID, 65534, 0), "setuid");
+	CHECK(!target_do(&own, OP_SETUID, USER_A, 0), "setuid");
+
+	/* 0: the ptrace rules only: same uid, or CAP_SYS_PTRACE */
+	CHECK_ERR(sysfs_write(YAMA_SCOPE, "0"), 0);
+	CHECK_ERR(merge_from_child(p, -1, &capless, true), 0);
+	CHECK_ERR(merge_from_child(p, fd, &capless, true), 0);
+	CHECK_ERR(merge_from_child(p, -1, &other, true), -EPERM);
+	CHECK_ERR(merge_from_child(p, fd, &other, true), -EPERM);
+	CHECK_ERR(merge_from_child(p, -1, &other, false), 0);
+	u.want_child = 0, u.want_own = 0;
+	CHECK(as_user(USER_A, scope_user_fn, &u), "user at scope 0");
+
+	/* 1: only descendants, unless CAP_SYS_PTRACE */
+	CHECK_ERR(sysfs_write(YAMA_SCOPE, "1"), 0);
+	CHECK_ERR(merge_from_child(p, -1, &capless, true), -EPERM);
+	CHECK_ERR(merge_from_child(p, fd, &capless, true), -EPERM);
+	CHECK_ERR(merge_from_child(p, -1, &capless, false), 0);
+	CHECK_ERR(merge_from_child(p, fd, &other, false), 0);
+	u.want_child = 0, u.want_own = -EPERM;
+	CHECK(as_user(USER_A, scope_user_fn, &u), "user at scope 1");
+
+	/* 2: CAP_SYS_PTRACE only */
+	CHECK_ERR(sysfs_write(YAMA_SCOPE, "2"), 0);
+	CHECK_ERR(merge_from_child(p, -1, &capless, true), -EPERM);
+	CHECK_ERR(merge_from_child(p, fd, &capless, true), -EPERM);
+	CHECK_ERR(merge_from_child(p, -1, &other, false), 0);
+	CHECK_ERR(merge_from_child(p, fd, &other, false), 0);
+	u.want_child = -EPERM, u.want_own = -EPERM;
+	CHECK(as_user(USER_A, scope_user_fn, &u), "user at scope 2");
+	ok = true;
+out:
+	if (saved >= 0)
+		sysfs_write(YAMA_SCOPE, "%ld", saved);
+	target_stop(&capless);
+	target_stop(&other);
+	target_stop(&own);
+	if (fd >= 0)
+		close(fd);
+	part_remove(p);
+	return ok;
+}
+
+/*
+ * Partitions keep the max_page_sharing they were made with: root can tune
+ * ksmd's while any exists (a user's partition cannot block that)
+ */
+static bool test_max_page_sharing_tunable(void)
+{
+	char path[] = KSM_SYSFS_DIR "/max_page_sharing";
+	const char *p = "sk-mps";
+	long saved = read_counter(path);
+	bool ok = false;
+
+	CHECK(saved > 2, "max_page_sharing %ld", saved);
+	CHECK_ERR(part_add(p), 0);
+	CHECK_ERR(sysfs_write(path, "%ld", saved - 1), 0);
+	CHECK(read_counter(path) == saved - 1, "not changed");
+	CHECK_ERR(sysfs_write(path, "%ld", saved), 0);
+	ok = true;
+out:
+	part_remove(p);
+	if (saved > 0)
+		sysfs_write(path, "%ld", saved);
+	return ok;
+}
+
+#define TRACING		"/sys/kernel/tracing"
+#define DRAIN_CALLS	2000
+
+/* A process on CPU 1 that keeps faulting fresh pages into that CPU's LRU batch */
+static pid_t start_faulter(void)
+{
+	cpu_set_t cpus;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid)
+		return pid;
+	CPU_ZERO(&cpus);
+	CPU_SET(1, &cpus);
+	sched_setaffinity(0, sizeof(cpus), &cpus);
+	for (;;) {
+		char *m = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			_exit(1);
+		for (int i = 0; i < 8; i++)
+			m[i * PAGE] = 1;
+		munmap(m, 8 * PAGE);
+	}
+}
+
+/* How many times the trace buffer shows work queued for @function */
+static long trace_count(const char *function)
+{
+	char line[512];
+	long n = 0;
+	FILE *f = fopen(TRACING "/trace", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, function) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * As USER_A, pinned to CPU 0: tiny merges of a page of its own that was
+ * just written, DRAIN_CALLS times; the time they took in *@arg
+ */
+static bool drain_loop_fn(void *arg)
+{
+	double *secs = arg, t0;
+	cpu_set_t cpus;
+	int fd = -1, pidfd = -1, i;
+	bool ok = false;
+	char *mem;
+
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	CHECK(!sched_setaffinity(0, sizeof(cpus), &cpus), "affinity");
+	fd = sys_ksm_open("1000.drain", RW_SYNC | KSM_CREAT, 0600);
+	CHECK(fd >= 0, "create: %s", strerror(-fd));
+	mem = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED, "mmap");
+	pidfd = sys_pidfd_open(getpid());
+	CHECK(pidfd >= 0, "pidfd");
+	t0 = now_seconds();
+	for (i = 0; i < DRAIN_CALLS; i++) {
+		/* A fresh page each time, that another CPU may still hold */
+		CHECK(!madvise(mem, PAGE, MADV_DONTNEED), "MADV_DONTNEED");
+		fill_page(mem, i);
+		CHECK(sys_ksm_merge(fd, pidfd, (unsigned long)mem, PAGE, 0) >= 0,
+		      "merge %d", i);
+	}
+	*secs = now_seconds() - t0;
+	ok = true;
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	if (fd >= 0)
+		close(fd);
+	sys_ksm_unlink("1000.drain");
+	return ok;
+}
+
+/*
+ * A user's tiny merges in a loop, while another CPU keeps pages in its
+ * per-CPU LRU batch: they must not drain every CPU's batch (work queued on
+ * each CPU) call after call. Counted with the workqueue_queue_work
+ * tracepoint.
+ */
+static bool test_lru_drain_bounded(void)
+{
+	double *secs = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t faulter = 0;
+	bool ok = false;
+	long drains;
+
+	CHECK(secs != MAP_FAILED, "mmap");
+	CHECK(sysconf(_SC_NPROCESSORS_ONLN) >= 2, "needs two CPUs");
+	if (access(TRACING "/trace", F_OK))
+		CHECK(!mount("nodev", TRACING, "tracefs", 0, NULL), "mount tracefs");
+	faulter = start_faulter();
+	CHECK(faulter > 0, "fork");
+	CHECK_ERR(sysfs_write(TRACING "/buffer_size_kb", "8192"), 0);
+	CHECK_ERR(sysfs_write(TRACING "/trace", "%s", ""), 0);
+	CHECK_ERR(sysfs_write(TRACING "/events/workqueue/workqueue_queue_work/enable", "1"), 0);
+	CHECK(as_user(USER_A, drain_loop_fn, secs), "merges as user %d", USER_A);
+	CHECK_ERR(sysfs_write(TRACING "/events/workqueue/workqueue_queue_work/enable", "0"), 0);
+	drains = trace_count("function=lru_add_drain_per_cpu");
+	ksft_print_msg("%d merges of one page in %.2f s queued %ld LRU drains\n",
+		       DRAIN_CALLS, *secs, drains);
+	/* At most one drain of all CPUs per 100 ms */
+	CHECK(drains >= 0 && drains <= (long)(*secs * 10 * 2) + 2, "%ld drains", drains);
+	ok = true;
+out:
+	sysfs_write(TRACING "/events/workqueue/workqueue_queue_work/enable", "0");
+	if (faulter > 0) {
+		kill(faulter, SIGKILL);
+		waitpid(faulter, NULL, 0);
+	}
+	if (secs != MAP_FAILED)
+		munmap(secs, PAGE);
+	return ok;
+}
+
+#define TIGHT_PAGES	256
+
+/*
+ * Removal while unmerging cannot allocate (the processes' memcg is at its
+ * limit, no swap, and they are not OOM-killable): the processes stay
+ * merged and bound, a worker retries, and finishes once memory is there.
+ * Never a partition kept forever.
+ */
+static bool test_teardown_retry(void)
+{
+	const char *p = "sk-tight", *cg = "sk-tight";
+	struct target a = { 0 }, b = { 0 };
+	char name[64];
+	long current;
+	bool ok = false;
+	int i;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK_ERR(cg_create(cg), 0);
+	CHECK_ERR(cg_write(cg, "memory.swap.max", "0"), 0);
+	CHECK(target_start(&a, TIGHT_PAGES, false) &&
+	      target_start(&b, TIGHT_PAGES, false), "start");
+	CHECK_ERR(cg_enter(cg, a.pid), 0);
+	CHECK_ERR(cg_enter(cg, b.pid), 0);
+	CHECK(!target_do(&a, OP_FILL, 9600, 0) && !target_do(&b, OP_FILL, 9600, 0), "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_COUNTERS(p, TIGHT_PAGES, TIGHT_PAGES, 0, 2);
+	for (i = 0; i < 2; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", i ? b.pid : a.pid);
+		CHECK_ERR(sysfs_write(path, "-1000"), 0);
+	}
+	current = cg_read(cg, "memory.current");
+	CHECK(current > 0, "memory.current");
+	/* Room for a few pages, not for the copies unmerging needs */
+	CHECK_ERR(cg_write(cg, "memory.max", "%ld", current + 16 * PAGE), 0);
+	CHECK_ERR(part_remove(p), 0);
+	CHECK(!part_exists(p), "the name is still there");
+	usleep(300000);
+	CHECK(ksm_stat_partition(a.pid, name, sizeof(name)) && !strcmp(name, p),
+	      "unbound without memory to unmerge: %s", name);
+	/* Memory comes back: the worker finishes */
+	CHECK_ERR(cg_write(cg, "memory.max", "max"), 0);
+	CHECK(wait_unbound(a.pid) && wait_unbound(b.pid), "still bound after 10 s");
+	CHECK(frames_shared(&a, &b, 0, TIGHT_PAGES, false), "still merged");
+	for (i = 0; i < TIGHT_PAGES; i++)
+		CHECK(!target_do(&a, OP_CHECK, i, 9600 + i), "content of page %d", i);
+	/* The name is free again */
+	CHECK_ERR(part_add(p), 0);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	cg_destroy(cg);
+	part_remove(p);
+	return ok;
+}
+
+/*
+ * A merge of a range forgets the entries of pages no longer there: zapped
+ * by MADV_DONTNEED, or swapped out. Its counters are exact again.
+ */
+static bool test_remerge_exact(void)
+{
+	const char *p = "sk-exact", *cg = "sk-exact";
+	struct target a = { 0 }, b = { 0 };
+	bool ok = false;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK_ERR(cg_create(cg), 0);
+	CHECK_ERR(cg_write(cg, "memory.swap.max", "max"), 0);
+	CHECK(target_start(&a, NPAGES, false) && target_start(&b, NPAGES, false), "start");
+	CHECK_ERR(cg_enter(cg, a.pid), 0);
+	CHECK_ERR(cg_enter(cg, b.pid), 0);
+	CHECK(!target_do(&a, OP_FILL, 9700, 0) && !target_do(&b, OP_FILL, 9700, 0), "fill");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
+	CHECK(!target_do(&a, OP_DONTNEED, 0, 8), "MADV_DONTNEED");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_COUNTERS(p, NPAGES, NPAGES - 8, 0, 2);
+	/* Both swapped out: nothing of theirs is merged any more */
+	{
+		pid_t pids[2] = { a.pid, b.pid };
+		unsigned long addrs[2] = { addr_of(&a, 8), addr_of(&b, 0) };
+
+		CHECK(cg_swap_out(cg, pids, addrs, 1, NPAGES - 8, 400) &&
+		      cg_swap_out(cg, pids + 1, addrs + 1, 1, NPAGES, 400),
+		      "not in swap");
+	}
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_COUNTERS(p, 0, 0, 0, 2);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	cg_destroy(cg);
+	part_remove(p);
+	return ok;
+}
+
+/* Wait up to 10 s for the counters of @p to be these (a worker counts) */
+static bool counters_become(const char *p, long shared, long sharing,
+			    long unshared, long procs)
+{
+	struct counters c;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		c = counters_of(p);
+		if (c.shared == shared && c.sharing == sharing &&
+		    c.unshared == unshared && c.procs == procs)
+			return true;
+		usleep(10000);
+	}
+	return counters_are(p, shared, sharing, unshared, procs);
+}
+
+/*
+ * A child forked from a bound process maps the partition's KSM pages: its
+ * mappings are counted without merging it, and stay counted when the
+ * parent exits
+ */
+static bool test_children_counted(void)
+{
+	const char *p = "sk-kids";
+	struct target a = { 0 };
+	bool ok = false;
+	pid_t child;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(target_start(&a, NPAGES, false) && !target_do(&a, OP_FILL, 78, 1), "start");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
+	CHECK(!target_do(&a, OP_FORK, 0, 0), "fork");
+	CHECK(counters_become(p, 1, 2 * NPAGES - 1, 0, 2), "the child is not counted");
+	/* Merging the child changes nothing: it is counted already */
+	CHECK_ERR(part_merge(p, a.child, addr_of(&a, 0), addr_of(&a, NPAGES)), 0);
+	CHECK_COUNTERS(p, 1, 2 * NPAGES - 1, 0, 2);
+	/* The parent exits: the child's mappings remain, and are counted */
+	child = a.child;
+	a.child = 0;
+	target_stop(&a);
+	CHECK_COUNTERS(p, 1, NPAGES - 1, 0, 1);
+	kill(child, SIGKILL);
+	CHECK(wait_exited(child), "child exit");
+	CHECK_COUNTERS(p, 0, 0, 0, 0);
+	ok = true;
+out:
+	target_stop(&a);
+	part_remove(p);
+	return ok;
+}
+
+#define CHURN_CYCLES	50
+
+/*
+ * Processes come, merge and go: the stable nodes of pages that are gone are
+ * freed, so a partition's tree stays the size of what is merged now
+ */
+static bool test_churn_bounded(void)
+{
+	const char *p = "sk-churn";
+	struct target a = { 0 }, b = { 0 };
+	bool ok = false;
+	long nodes;
+	int i;
+
+	CHECK_ERR(part_add(p), 0);
+	for (i = 0; i < CHURN_CYCLES; i++) {
+		CHECK(twins_start(&a, &b, NPAGES, 20000 + i * NPAGES, 0), "start");
+		CHECK_ERR(merge_all(p, &a), 0);
+		CHECK_ERR(merge_all(p, &b), 0);
+		target_stop(&a);
+		target_stop(&b);
+	}
+	/* One more pair, merged now */
+	CHECK(twins_start(&a, &b, NPAGES, 30000, 0), "start");
+	CHECK_ERR(merge_all(p, &a), 0);
+	CHECK_ERR(merge_all(p, &b), 0);
+	CHECK_COUNTERS(p, NPAGES, NPAGES, 0, 2);
+	nodes = counter(p, "stable_nodes");
+	ksft_print_msg("%d cycles of %d merged pages: %ld stable nodes\n",
+		       CHURN_CYCLES + 1, NPAGES, nodes);
+	CHECK(nodes >= NPAGES && nodes <= 3 * NPAGES + 64,
+	      "%ld stable nodes for %d merged pages", nodes, NPAGES);
+	ok = true;
+out:
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+#define SIG_PAGES	4096
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+struct pinger {
+	pthread_t to;
+	volatile bool stop;
+};
+
+static void *ping(void *arg)
+{
+	struct pinger *pg = arg;
+
+	while (!pg->stop) {
+		pthread_kill(pg->to, SIGUSR1);
+		usleep(500);
+	}
+	return NULL;
+}
+
+/* An unmerge goes on through signals it is sent, as long as they are not fatal */
+static bool test_unmerge_signal(void)
+{
+	const char *p = "sk-sig";
+	struct target a = { 0 }, b = { 0 };
+	struct pinger pg = { pthread_self(), false };
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	pthread_t th;
+	bool ok = false, pinging = false;
+	int fd = -1, pidfd = -1;
+	long r;
+
+	CHECK(!sigaction(SIGUSR1, &sa, NULL), "sigaction");
+	CHECK_ERR(part_add(p), 0);
+	fd = sys_ksm_open(p, RW_SYNC, 0);
+	CHECK(fd >= 0, "open: %s", strerror(-fd));
+	CHECK(twins_start(&a, &b, SIG_PAGES, 40000, 0), "start");
+	CHECK(fd_merge_all(fd, &a) >= 0 && fd_merge_all(fd, &b) == SIG_PAGES, "merge");
+	pidfd = sys_pidfd_open(a.pid);
+	CHECK(pidfd >= 0, "pidfd");
+	CHECK(!pthread_create(&th, NULL, ping, &pg), "thread");
+	pinging = true;
+	r = sys_ksm_unmerge(fd, pidfd, addr_of(&a, 0), a.len, 0);
+	CHECK(r == 0, "unmerge with signals arriving: %ld (%s)", r, errname(r < 0 ? -r : 0));
+	r = part_unmerge(p, b.pid, addr_of(&b, 0), addr_of(&b, 0) + b.len);
+	CHECK(r == 0, "sysfs unmerge with signals arriving: %ld (%s)", r, errname(-r));
+	CHECK(frames_shared(&a, &b, 0, SIG_PAGES, false), "still merged");
+	ok = true;
+out:
+	if (pinging) {
+		pg.stop = true;
+		pthread_join(th, NULL);
+	}
+	signal(SIGUSR1, SIG_DFL);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (fd >= 0)
+		close(fd);
+	target_stop(&a);
+	target_stop(&b);
+	part_remove(p);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
 /* A partition held while upstream's KSM tests run                      */
 
 #define HELD_PAGES	256
@@ -2069,7 +3312,6 @@ static const struct {
 	{ "bad input to unmerge", test_bad_unmerge_input },
 	{ "file modes of a partition", test_file_modes },
 	{ "EPERM without CAP_SYS_ADMIN", test_permissions },
-	{ "CAP_SYS_ADMIN stands in for ptrace rights", test_admin_without_ptrace },
 	{ "ksm_open: create, open, KSM_EXCL, ENOENT, EEXIST", test_sys_open },
 	{ "ksm_merge: pages merged, isolation and copy on write", test_sys_merge },
 	{ "ksm_unlink while open; the last close unmerges", test_sys_unlink_open },
@@ -2079,11 +3321,38 @@ static const struct {
 	{ "ksm_open: mode bits, umask, owner and group", test_sys_modes },
 	{ "an unprivileged user: own processes only", test_sys_unprivileged },
 	{ "data integrity: writers against repeated merges", test_stress_integrity },
+	{ "fork and swap: a page another process holds in swap never becomes the partition's",
+	  test_fork_swap_isolated },
+	{ "ksmd never merges a page that a bound process shares by fork",
+	  test_ksmd_fork_isolated },
+	{ "reclaim: pages swapped out and back never cross partitions",
+	  test_reclaim_isolated },
+	{ "migration: compaction and memory offlining keep partitions apart",
+	  test_migration_isolated },
+	{ "a THP shared by fork is refused without being split",
+	  test_thp_fork_shared_unsplit },
+	{ "syscall numbers 472 to 475, after mainline's newest", test_syscall_numbers },
+	{ "names: plain ones need CAP_SYS_ADMIN, users make <uid>.<name> up to a limit",
+	  test_name_space },
+	{ "ptrace rights decide, as ptrace_scope 0, 1 and 2 say, for sysfs and syscalls",
+	  test_ptrace_scope },
+	{ "max_page_sharing stays tunable while partitions exist",
+	  test_max_page_sharing_tunable },
+	{ "tiny merges in a loop do not drain every CPU's LRU each time",
+	  test_lru_drain_bounded },
+	{ "removal without memory to unmerge: a worker finishes it later",
+	  test_teardown_retry },
+	{ "a merge again forgets pages gone by MADV_DONTNEED or swap", test_remerge_exact },
+	{ "a forked child's mappings are counted, also after the parent exits",
+	  test_children_counted },
+	{ "churn: stable nodes of pages that are gone are freed", test_churn_bounded },
+	{ "an unmerge goes on through non-fatal signals", test_unmerge_signal },
 };
 
 int main(int argc, char **argv)
 {
 	size_t i, n = sizeof(tests) / sizeof(tests[0]);
+	long yama;
 
 	if (argc > 1 && !strcmp(argv[1], "--idle")) {
 		/* OP_EXEC: a fresh image that just waits to be killed */
@@ -2100,6 +3369,10 @@ int main(int argc, char **argv)
 	}
 	ksft_set_plan(n);
 	require_partitions();
+	/* Classic ptrace rules unless a test says otherwise (Yama's default is 1) */
+	yama = read_counter(YAMA_SCOPE);
+	if (yama > 0)
+		sysfs_write(YAMA_SCOPE, "0");
 	for (i = 0; i < n; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1])) {
 			ksft_test_result_skip("%s (not selected)\n", tests[i].name);
@@ -2107,5 +3380,7 @@ int main(int argc, char **argv)
 		}
 		ksft_test_result(tests[i].fn(), "%s\n", tests[i].name);
 	}
+	if (yama > 0)
+		sysfs_write(YAMA_SCOPE, "%ld", yama);
 	ksft_finished();
 }

@@ -38,6 +38,7 @@ const reasons: Record<string, [string, string]> = {
   EINTR: ['Interrupted', 'the call was interrupted; the work done so far is kept'],
   ENOENT: ['PartitionGone', 'the partition does not exist or is being removed'],
   EEXIST: ['PartitionExists', 'the partition already exists'],
+  EDQUOT: ['TooManyPartitions', 'the per-user limit of partitions is reached'],
 };
 
 function kernelError(err: unknown, what: string): KernelError {
@@ -77,13 +78,34 @@ export class KernelClient {
     return readdir(join(this.ksm, 'partition')).catch(() => []);
   }
 
-  /** Creates the partition unless it exists. */
+  /**
+   * Creates the partition unless it exists, and makes sure it is one the
+   * agent made: add_partition makes partitions owned by root with mode 0600,
+   * anything else (another user's, or made with other modes through
+   * ksm_open) is refused, never merged into.
+   */
   async ensurePartition(name: string): Promise<void> {
     try {
       await writeFile(join(this.ksm, 'control/add_partition'), `${name}\n`);
     } catch (err) {
       const e = kernelError(err, `add partition ${name}`);
       if (e.errno !== 'EEXIST') throw e;
+    }
+    const dir = join(this.ksm, 'partition', name);
+    const [owner, mode] = await Promise.all(
+      ['owner', 'mode'].map((f) =>
+        readFile(join(dir, f), 'utf8').then(
+          (t) => t.trim(),
+          () => '',
+        ),
+      ),
+    );
+    if (owner !== '0 0' || mode !== '0600') {
+      throw new KernelError(
+        'EEXIST',
+        'PartitionNotOurs',
+        `partition ${name} is not one the agent made: owner "${owner}", mode "${mode}" (want "0 0" and "0600")`,
+      );
     }
   }
 

@@ -21,8 +21,9 @@ const ids = {
   web2app: hexId('3'),
   tool: hexId('4'),
   old: hexId('5'),
+  squat: hexId('6'),
 };
-const pids = { web1app: 1101, web1side: 1102, web2app: 1201, tool: 1301, old: 2101 };
+const pids = { web1app: 1101, web1side: 1102, web2app: 1201, tool: 1301, old: 2101, squat: 1401 };
 
 let k: ReturnType<typeof api>;
 let agentKubeconfig: string;
@@ -47,14 +48,16 @@ beforeAll(async () => {
   await k.createNode('ag-node');
   await k.createNode('ag-old');
   await k.createNamespace('ag-a', { tenant: 'ag-a' });
+  await k.createNamespace('ag-b', { tenant: 'ag-b' });
   const run = (
     name: string,
     node: string,
     labels: Record<string, string>,
     containers: [string, string][],
     hostPID = false,
+    namespace = 'ag-a',
   ) =>
-    k.createRunningPod('ag-a', name, {
+    k.createRunningPod(namespace, name, {
       nodeName: node,
       labels,
       hostPID,
@@ -67,6 +70,7 @@ beforeAll(async () => {
   const web2 = await run('web-2', 'ag-node', { tier: 'web' }, [['app', ids.web2app]]);
   const tool = await run('tool', 'ag-node', { tier: 'web' }, [['app', ids.tool]], true);
   const old = await run('old-1', 'ag-old', { tier: 'web' }, [['app', ids.old]]);
+  const squat = await run('squat-1', 'ag-node', {}, [['app', ids.squat]], false, 'ag-b');
 
   const proc = (pid: number) => ({ pid, maps: sampleMaps() });
   const c = (id: string, pid: number) => ({
@@ -85,6 +89,7 @@ beforeAll(async () => {
       containers: [c(ids.web2app, pids.web2app)],
     },
     { uid: tool.metadata?.uid ?? '', qos: 'Guaranteed', containers: [c(ids.tool, pids.tool)] },
+    { uid: squat.metadata?.uid ?? '', qos: 'BestEffort', containers: [c(ids.squat, pids.squat)] },
   ];
   await writeHost(root, {
     driver: 'systemd',
@@ -93,6 +98,8 @@ beforeAll(async () => {
     partitions: {
       'ag-tenant-a': { pagesShared: 12, pagesSharing: 34, mergedProcesses: 2 },
       'ag-gone': { pagesShared: 1, pagesSharing: 1 },
+      // Made first by somebody else, under the name a KsmPartition uses
+      'ag-squat': { pagesShared: 0, pagesSharing: 0, owner: '1000 1000', mode: '0666' },
     },
   });
   await writeHost(oldRoot, {
@@ -102,6 +109,7 @@ beforeAll(async () => {
   const ksm = join(root, 'sys/kernel/mm/ksm');
   logs['merge'] = await RequestLog.listen(join(ksm, 'partition/ag-tenant-a/merge'));
   logs['unmerge'] = await RequestLog.listen(join(ksm, 'partition/ag-tenant-a/unmerge'));
+  logs['squat'] = await RequestLog.listen(join(ksm, 'partition/ag-squat/merge'));
   logs['remove'] = await RequestLog.listen(join(ksm, 'control/remove_partition'), (name) =>
     rm(join(ksm, 'partition', name), { recursive: true, force: true }),
   );
@@ -110,6 +118,9 @@ beforeAll(async () => {
     namespaceSelector: { matchLabels: { tenant: 'ag-a' } },
     podSelector: { matchLabels: { tier: 'web' } },
     containers: ['app'],
+  });
+  await k.createPartition('ag-squat', {
+    namespaceSelector: { matchLabels: { tenant: 'ag-b' } },
   });
   agentKubeconfig = await installServiceAccount(info, {
     namespace: 'selective-ksm',
@@ -125,6 +136,7 @@ afterAll(async () => {
   for (const log of Object.values(logs)) await log.close();
   await rm(join(root, '..'), { recursive: true, force: true });
   await k.deletePartition('ag-tenant-a').catch(() => undefined);
+  await k.deletePartition('ag-squat').catch(() => undefined);
 });
 
 /** The requests a process's default selection (heap, 64 MiB anonymous, stack) makes in 512-page chunks. */
@@ -159,10 +171,13 @@ describe('node agent on a fixture host', () => {
   it('publishes its KsmNode, owned by its Node, with the kernel counters', async () => {
     await expect
       .poll(
-        async () => (await k.getNode('ag-node').catch(() => undefined))?.status?.partitions,
+        async () =>
+          (await k.getNode('ag-node').catch(() => undefined))?.status?.partitions?.find(
+            (p) => p.name === 'ag-tenant-a',
+          ),
         poll,
       )
-      .toEqual([
+      .toEqual(
         expect.objectContaining({
           name: 'ag-tenant-a',
           pods: 2,
@@ -173,7 +188,7 @@ describe('node agent on a fixture host', () => {
           // Written once the first merge is done (a report comes before it too).
           lastMerge: expect.stringMatching(/^20\d\d-/),
         }),
-      ]);
+      );
     const node = await k.getNode('ag-node');
     expect(node.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'Node', name: 'ag-node' }),
@@ -195,6 +210,16 @@ describe('node agent on a fixture host', () => {
     expect(text).not.toMatch(/pid=/);
   });
 
+  it('refuses a kernel partition it did not make: an error in KsmNode, never a merge', async () => {
+    await expect
+      .poll(async () => {
+        const status = (await k.getNode('ag-node').catch(() => undefined))?.status;
+        return status?.partitions?.find((p) => p.name === 'ag-squat')?.errors?.[0];
+      }, poll)
+      .toMatchObject({ pod: 'ag-b/squat-1', reason: 'PartitionNotOurs' });
+    expect(logs['squat']?.requests).toEqual([]);
+  });
+
   it('removes kernel partitions that no KsmPartition backs', async () => {
     await expect.poll(() => logs['remove']?.requests, poll).toContain('ag-gone');
   });
@@ -209,7 +234,12 @@ describe('node agent on a fixture host', () => {
       .poll(() => logs['unmerge']?.requests, poll)
       .toContain(`${pids.web2app} 0x0 0x7ffffffff000`);
     await expect
-      .poll(async () => (await k.getNode('ag-node')).status?.partitions?.[0]?.pods, poll)
+      .poll(
+        async () =>
+          (await k.getNode('ag-node')).status?.partitions?.find((p) => p.name === 'ag-tenant-a')
+            ?.pods,
+        poll,
+      )
       .toBe(1);
   });
 

@@ -5,7 +5,7 @@
 #
 # Every step checks first and prints what it does. Downloads and builds are
 # cached under $SKSM_CACHE (default ~/.cache/selective-ksm), keyed by version,
-# so a second run is a no-op.
+# so a second run is a no-op; Go's and npm's own caches are kept there too.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +14,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 say() { printf '[deps] %s\n' "$*"; }
 die() { printf '[deps] error: %s\n' "$*" >&2; exit 1; }
+
+# Go's and npm's download caches live with ours, so that one directory holds
+# all that a set-up fetched, and emptying it makes the next run a cold one
+# (-modcacherw: Go's module files are otherwise read-only to rm -rf).
+export GOMODCACHE=$SKSM_CACHE/go/mod GOCACHE=$SKSM_CACHE/go/build
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-modcacherw"
+export npm_config_cache=$SKSM_CACHE/npm
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

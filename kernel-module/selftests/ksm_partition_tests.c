@@ -2285,6 +2285,76 @@ out:
 	return ok;
 }
 
+/* Whether the page at @addr of @pid holds @v, read through /proc/PID/mem */
+static bool page_of_holds(pid_t pid, unsigned long addr, uint64_t v)
+{
+	char path[64], buf[PAGE];
+	bool ok;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	ok = pread(fd, buf, PAGE, addr) == PAGE && page_holds(buf, v);
+	close(fd);
+	return ok;
+}
+
+/*
+ * The other order: P forks C, P uses ksmd while a partition exists. Nobody
+ * is bound, so ksmd merges P's pages shared by fork as it always did, and C
+ * maps one of ksmd's KSM pages: the page P's duplicates were merged into,
+ * which it shared with C. Then C is merged into the partition: it must stop
+ * sharing ksmd's pages as it is bound, and ksmd must leave them apart.
+ */
+static bool test_bind_unshares_ksmd(void)
+{
+	const char *p = "sk-kbind";
+	struct target self = { 0 };
+	int cmd = -1, done = -1;
+	uint64_t ksm_pfn;
+	bool ok = false;
+	pid_t child = 0;
+	size_t i, shared = 0;
+
+	CHECK_ERR(part_add(p), 0);
+	CHECK(self_map(&self, NPAGES, 0), "mmap");
+	for (i = 0; i < NPAGES; i++)
+		fill_page(self.mem + i * PAGE, 9250);
+	child = fork_reader(self.mem, self.len, &cmd, &done);
+	CHECK(child > 0, "fork");
+	CHECK(!madvise(self.mem, self.len, MADV_MERGEABLE), "madvise");
+	CHECK(ksmd_scans(4), "ksmd did not scan");
+	ksm_pfn = pfn_at(&self, 0);
+	for (i = 0; i < NPAGES; i++) {
+		CHECK(pfn_at(&self, i) == ksm_pfn, "ksmd did not merge our page %zu", i);
+		shared += pfn_of(child, addr_of(&self, i)) == ksm_pfn;
+	}
+	CHECK(shared == 1, "the child shares %zu of ksmd's pages, not the one it was merged into",
+	      shared);
+
+	CHECK_ERR(part_merge(p, child, addr_of(&self, 0), addr_of(&self, NPAGES)), 0);
+	CHECK(ksmd_scans(4), "ksmd did not scan");
+	for (i = 0; i < NPAGES; i++) {
+		uint64_t c = pfn_of(child, addr_of(&self, i));
+
+		CHECK(c && c != pfn_at(&self, i),
+		      "page %zu: the child, bound to %s, maps ksmd's frame %#llx",
+		      i, p, (unsigned long long)c);
+		CHECK(page_of_holds(child, addr_of(&self, i), 9250),
+		      "content of the child's page %zu", i);
+		CHECK(page_holds(self.mem + i * PAGE, 9250), "content of our page %zu", i);
+	}
+	ok = true;
+out:
+	ksmd_reset();
+	reader_stop(&child, &cmd, &done);
+	self_unmap(&self);
+	part_remove(p);
+	return ok;
+}
+
 /* Read every page of @t (faulting it in) and check its contents */
 static bool target_read_check(struct target *t, size_t n, long base)
 {
@@ -3347,6 +3417,8 @@ static const struct {
 	  test_children_counted },
 	{ "churn: stable nodes of pages that are gone are freed", test_churn_bounded },
 	{ "an unmerge goes on through non-fatal signals", test_unmerge_signal },
+	{ "binding unshares the ksmd pages a process maps through fork",
+	  test_bind_unshares_ksmd },
 };
 
 int main(int argc, char **argv)

@@ -68,8 +68,8 @@ mkdir -p $H/dev/pts $H/dev/shm
 mount -t devpts devpts $H/dev/pts || true
 mount -t tmpfs -o mode=1777 shm $H/dev/shm || fail "mount /dev/shm"
 # The guest gets its own /tmp; folders of the host's /tmp it must still see
-# (the repository, the current directory, when they live there) are bound
-# back at the same paths.
+# (the repository, the current directory, the cache with the built tests,
+# when they live there) are bound back at the same paths.
 mkdir -p /mnt/hosttmp
 mount --bind $H/tmp /mnt/hosttmp || fail "bind the host's /tmp"
 mount -t tmpfs -o mode=1777 tmp $H/tmp || fail "mount /tmp"
@@ -133,7 +133,7 @@ trap 'rm -rf "$run_dir"' EXIT
 		printf '\n'
 	fi
 } >"$run_dir/vm-cmd.sh"
-printf '%s\n' "$(cd "$KM_DIR/.." && pwd)" "$PWD" >"$run_dir/vm-keep"
+printf '%s\n' "$(cd "$KM_DIR/.." && pwd)" "$PWD" "$SKSM_CACHE" >"$run_dir/vm-keep"
 (cd "$run_dir" && printf '%s\n' vm-cmd.sh vm-keep | cpio --quiet -o -H newc -R 0:0 | gzip) >"$run_dir/cmd.cpio.gz"
 cat "$rd_base" "$run_dir/cmd.cpio.gz" >"$run_dir/initramfs.cpio.gz"
 
